@@ -1,0 +1,94 @@
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import postgres from "postgres";
+import { run, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
+
+const BIN_DIR = "/usr/lib/postgresql/15/bin";
+
+export interface PostgresClusterOptions {
+  /** Where the cluster's files live; created (initdb) when absent. */
+  dataDir: string;
+  port: number;
+  /**
+   * Trade durability for speed: fsync and synchronous commit off. Right for a
+   * throwaway test cluster, never for data anyone keeps.
+   * @default false
+   */
+  fast?: boolean;
+  onLine?: (line: string) => void;
+}
+
+export interface PostgresCluster {
+  readonly port: number;
+  readonly process: ManagedProcess;
+  /** Superuser URL for one of the cluster's databases. */
+  url(database?: string, role?: string, password?: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A private PostgreSQL 15 cluster with pg_cron preloaded, listening on
+ * 127.0.0.1 only. initdb and postgres refuse to run as root, so as root they
+ * run as the `postgres` system user.
+ */
+export async function startPostgresCluster(options: PostgresClusterOptions): Promise<PostgresCluster> {
+  const { dataDir, port, fast = false, onLine } = options;
+  const asUser = process.getuid?.() === 0 ? "postgres" : undefined;
+  const command = (binary: string, args: string[]): [string, string[]] =>
+    asUser ? ["runuser", ["-u", asUser, "--", `${BIN_DIR}/${binary}`, ...args]] : [`${BIN_DIR}/${binary}`, args];
+
+  if (!existsSync(`${dataDir}/PG_VERSION`)) {
+    await rm(dataDir, { recursive: true, force: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    if (asUser) await chownToPostgres(dataDir);
+    await run(...command("initdb", ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]));
+  }
+
+  const settings = [
+    "listen_addresses=127.0.0.1",
+    // No Unix socket: its path length limit and directory permissions bite
+    // in deep checkouts, and every client here uses TCP anyway.
+    "unix_socket_directories=",
+    "shared_preload_libraries=pg_cron",
+    "cron.database_name=postgres",
+    "max_connections=200",
+    ...(fast ? ["fsync=off", "synchronous_commit=off", "full_page_writes=off"] : []),
+  ];
+  const args = ["-D", dataDir, "-p", String(port), ...settings.flatMap((s) => ["-c", s])];
+  const postmaster = startProcess(...command("postgres", args), {
+    name: "postgres",
+    // SIGINT is postgres's "fast" shutdown: SIGTERM would wait for every
+    // client to disconnect first.
+    stopSignal: "SIGINT",
+    ...(onLine ? { onLine } : {}),
+  });
+  const url = (database = "postgres", role = "postgres", password?: string) =>
+    `postgres://${encodeURIComponent(role)}${password ? `:${encodeURIComponent(password)}` : ""}@127.0.0.1:${port}/${database}`;
+
+  await waitFor(`PostgreSQL on port ${port}`, async () => {
+    if (postmaster.child.exitCode !== null) throw new Error(`postgres exited with ${postmaster.child.exitCode}; see its log`);
+    const sql = postgres(url(), { max: 1, connect_timeout: 1, onnotice: () => {} });
+    try {
+      await sql`select 1`;
+      return true;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }, 30_000);
+
+  return { port, process: postmaster, url, stop: () => postmaster.stop(10_000) };
+}
+
+/** The postgres user must be able to reach the data directory through every parent. */
+async function chownToPostgres(dataDir: string): Promise<void> {
+  await run("chown", ["-R", "postgres:postgres", dataDir]);
+  try {
+    await run("runuser", ["-u", "postgres", "--", "test", "-w", dataDir]);
+  } catch {
+    throw new Error(
+      `the postgres system user cannot write ${dataDir} (a parent directory is closed to it, e.g. /root). ` +
+        `Set LOCAL_STACK_DIR to a directory it can reach, e.g. LOCAL_STACK_DIR=/var/tmp/registre-extraction`,
+    );
+  }
+}
+

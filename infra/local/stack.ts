@@ -1,0 +1,144 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import postgres from "postgres";
+import { startEdgeRuntime } from "./edge-runtime.ts";
+import { isListening } from "./free-port.ts";
+import { startFunctionHintBridge } from "./function-hint-bridge.ts";
+import { loadLocalSecrets, type LocalSecrets } from "./local-secrets.ts";
+import type { LocalPorts } from "./local-ports.ts";
+import { applyMigrations } from "./migrations.ts";
+import { startPostgresCluster } from "./postgres-cluster.ts";
+import { startRedisServer } from "./redis-server.ts";
+import { ensureSystemPackages } from "./system-packages.ts";
+import { startUpstashRestServer } from "./upstash-rest-server.ts";
+
+export type StackLog = (entry: { level: "debug" | "info" | "warn" | "error"; msg: string } & Record<string, unknown>) => void;
+
+export interface LocalStackOptions {
+  /** Folder for the cluster's data, storage, logs and generated secrets. */
+  stateDir: string;
+  ports: LocalPorts;
+  log: StackLog;
+}
+
+export interface LocalStack {
+  readonly secrets: LocalSecrets;
+  readonly urls: {
+    /** Superuser URL of the `postgres` database (the one with pg_cron). */
+    database: string;
+    /** The same database as the least-privileged `runner` role. */
+    runnerDatabase: string;
+    functions: string;
+    redis: string;
+    upstash: string;
+  };
+  /** Process ids of every long-running child, for checks that nothing is left behind. */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded local stack in dependency order; on any failure stops
+ * what already started, so a failed start leaves nothing running.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const { stateDir, ports, log } = options;
+  await ensureSystemPackages((line) => log({ level: "info", msg: line }));
+  for (const [name, port] of Object.entries(ports)) {
+    if (await isListening(port)) throw new Error(`port ${port} (${name}) is already in use; is another stack running?`);
+  }
+  await mkdir(join(stateDir, "logs"), { recursive: true });
+  await mkdir(join(stateDir, "storage"), { recursive: true });
+  const secrets = await loadLocalSecrets(join(stateDir, "secrets.json"));
+
+  const stops: Array<() => Promise<void>> = [];
+  const logFiles: WriteStream[] = [];
+  const pids: Array<() => number | undefined> = [];
+  const logTo = (name: string) => {
+    const file = createWriteStream(join(stateDir, "logs", `${name}.log`), { flags: "a" });
+    logFiles.push(file);
+    return (line: string) => file.write(`${line}\n`);
+  };
+  const stop = async () => {
+    for (const stopOne of stops.reverse()) await stopOne().catch((error: unknown) => log({ level: "warn", msg: "stop failed", error: String(error) }));
+    for (const file of logFiles) file.end();
+  };
+
+  try {
+    const cluster = await startPostgresCluster({ dataDir: join(stateDir, "postgres"), port: ports.postgres, onLine: logTo("postgres") });
+    stops.push(() => cluster.stop());
+    pids.push(() => cluster.process.child.pid);
+    const migrations = await applyMigrations(cluster.url());
+    log({ level: "info", msg: "postgres ready", url: cluster.url(), applied: migrations.applied.length, alreadyApplied: migrations.skipped.length });
+
+    const functionsUrl = `http://127.0.0.1:${ports.functions}`;
+    await configureDatabase(cluster.url(), functionsUrl, secrets);
+
+    const redis = await startRedisServer({ port: ports.redis });
+    stops.push(() => redis.stop());
+    pids.push(() => redis.process.child.pid);
+    const upstash = await startUpstashRestServer({ redisUrl: redis.url, token: secrets.upstashToken, port: ports.upstash });
+    stops.push(() => upstash.close());
+    log({ level: "info", msg: "redis ready", redis: redis.url, upstash: upstash.url });
+
+    const edge = await startEdgeRuntime({
+      port: ports.functions,
+      env: {
+        SUPABASE_URL: functionsUrl,
+        SUPABASE_DB_URL: cluster.url(),
+        UPSTASH_REDIS_REST_URL: upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
+        DISPATCH_SECRET: secrets.dispatchSecret,
+        ENVIRONMENT: "dev",
+      },
+      onLine: logTo("edge-runtime"),
+    });
+    stops.push(() => edge.stop());
+    pids.push(() => edge.process.child.pid);
+    log({ level: "info", msg: "edge runtime ready", functions: `${edge.url}/functions/v1/` });
+
+    const bridge = startFunctionHintBridge({
+      databaseUrl: cluster.url(),
+      functionsUrl,
+      dispatchSecret: secrets.dispatchSecret,
+      log: (entry) => log({ level: "debug", msg: "bridge", ...entry }),
+    });
+    stops.push(() => bridge.stop());
+    await bridge.ready;
+    log({ level: "info", msg: "pg_net stand-in listening" });
+
+    return {
+      secrets,
+      urls: {
+        database: cluster.url(),
+        runnerDatabase: cluster.url("postgres", "runner", secrets.runnerPassword),
+        functions: functionsUrl,
+        redis: redis.url,
+        upstash: upstash.url,
+      },
+      pids: () => pids.map((pid) => pid()).filter((pid): pid is number => pid !== undefined),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * What `supabase secrets`/Vault hold on a hosted project, as database
+ * settings here: where the functions live and the dispatch secret, plus a
+ * login for the runner role (the migration creates it without one).
+ */
+async function configureDatabase(url: string, functionsUrl: string, secrets: LocalSecrets): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`alter database postgres set app.functions_url = '${functionsUrl}'`);
+    await sql.unsafe(`alter database postgres set app.dispatch_secret = '${secrets.dispatchSecret}'`);
+    const [runner] = await sql`select 1 from pg_roles where rolname = 'runner'`;
+    if (runner) await sql.unsafe(`alter role runner with login password '${secrets.runnerPassword}'`);
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}

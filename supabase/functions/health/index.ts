@@ -1,0 +1,20 @@
+// Reports whether the function can reach its database: what an operator (or
+// the local stack's readiness check) calls first when something looks wrong.
+import postgres from "postgres";
+
+const databaseUrl = Deno.env.get("SUPABASE_DB_URL");
+if (!databaseUrl) throw new Error("SUPABASE_DB_URL is not set");
+// prepare: false because hosted functions reach Postgres through the
+// transaction pooler, which cannot keep prepared statements.
+const sql = postgres(databaseUrl, { max: 1, prepare: false });
+
+Deno.serve(async () => {
+  try {
+    const [row] = await sql<{ database: string; migrations: number }[]>`
+      select current_database() as database,
+             (select count(*)::int from supabase_migrations.schema_migrations) as migrations`;
+    return Response.json({ ok: true, database: row?.database, migrations: row?.migrations });
+  } catch (error) {
+    return Response.json({ ok: false, error: error instanceof Error ? error.message : String(error) }, { status: 503 });
+  }
+});
