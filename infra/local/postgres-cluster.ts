@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import postgres from "postgres";
 import { run, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
 
@@ -39,7 +40,9 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
 
   if (!existsSync(`${dataDir}/PG_VERSION`)) {
     await rm(dataDir, { recursive: true, force: true });
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    // Parents stay world-traversable: the postgres user must pass through them.
+    await mkdir(dirname(dataDir), { recursive: true, mode: 0o755 });
+    await mkdir(dataDir, { mode: 0o700 });
     if (asUser) await chownToPostgres(dataDir);
     await run(...command("initdb", ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]));
   }

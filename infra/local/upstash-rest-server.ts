@@ -59,6 +59,9 @@ const BLOCKING_COMMANDS = new Set([
 export async function startUpstashRestServer(options: UpstashRestServerOptions): Promise<UpstashRestServer> {
   const { redisUrl, token, port, host = "127.0.0.1" } = options;
   const redis = new Redis(redisUrl, { lazyConnect: true, enableAutoPipelining: false });
+  // Connection errors reach the request that hit them (as HTTP 500); without a
+  // listener ioredis would also print each reconnect attempt.
+  redis.on("error", () => {});
   await redis.connect();
   const scripts = new ScriptRewriter();
   const expectedTokenDigest = sha256(token);
@@ -76,15 +79,15 @@ export async function startUpstashRestServer(options: UpstashRestServerOptions):
       sendJson(response, 401, { error: "Unauthorized: missing or invalid bearer token" });
       return;
     }
+    if (request.method !== "POST" && request.method !== "GET") {
+      sendJson(response, 405, { error: `ERR method ${request.method ?? "?"} not allowed` });
+      return;
+    }
     const url = new URL(request.url ?? "/", "http://localhost");
     const base64 = headerValue(request, "upstash-encoding")?.toLowerCase() === "base64";
     const body = request.method === "POST" ? await readBody(request) : Buffer.alloc(0);
     if (body === undefined) {
       sendJson(response, 413, { error: `ERR request body larger than ${MAX_BODY_BYTES} bytes` });
-      return;
-    }
-    if (request.method !== "POST" && request.method !== "GET") {
-      sendJson(response, 405, { error: `ERR method ${request.method ?? "?"} not allowed` });
       return;
     }
 
@@ -134,7 +137,9 @@ export async function startUpstashRestServer(options: UpstashRestServerOptions):
         // The client keeps sockets alive between requests; without this close() waits for them to time out.
         server.closeIdleConnections();
         await closed;
-        await redis.quit().catch(() => redis.disconnect());
+        // QUIT waits for a reply that never comes when Redis is already gone.
+        if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
+        else redis.disconnect();
       })();
       return closing;
     },
@@ -154,17 +159,23 @@ async function runPipeline(redis: Redis, scripts: ScriptRewriter, commands: read
     // A blocking command would hold the shared connection; run the whole
     // pipeline on its own connection so the order between commands holds.
     const own = redis.duplicate();
+    own.on("error", () => {});
     try {
       const replies: Reply[] = [];
       for (const [i, command] of commands.entries()) {
-        replies.push(refused[i] ?? (await settle(send(own, scripts.rewrite(command)))));
+        replies.push(refused[i] ?? (await runOne(own, scripts.prepare(command))));
       }
       return replies;
     } finally {
       own.disconnect();
     }
   }
-  return Promise.all(commands.map((command, i) => refused[i] ?? settle(send(redis, scripts.rewrite(command)))));
+  return Promise.all(commands.map((command, i) => refused[i] ?? runOne(redis, scripts.prepare(command))));
+}
+
+async function runOne(redis: Redis, prepared: Prepared): Promise<Reply> {
+  const reply = await settle(send(redis, prepared.command));
+  return "error" in reply ? reply : { raw: prepared.present(reply.raw) };
 }
 
 /**
@@ -183,8 +194,9 @@ async function runTransaction(
     const refused = refusal(command);
     if (refused) return { error: `EXECABORT Transaction discarded because of previous errors. Command ${i + 1}: ${refused.error}` };
   }
+  const prepared = commands.map((command) => scripts.prepare(command));
   const multi = settle(send(redis, ["MULTI"]));
-  const queued = commands.map((command) => settle(send(redis, scripts.rewrite(command))));
+  const queued = prepared.map(({ command }) => settle(send(redis, command)));
   const exec = settle(send(redis, ["EXEC"]));
   const [multiReply, execReply, ...queuedReplies] = await Promise.all([multi, exec, ...queued]);
   if (multiReply && "error" in multiReply) return { error: multiReply.error };
@@ -195,7 +207,9 @@ async function runTransaction(
   }
   if (!execReply || !Array.isArray(execReply.raw)) return { error: "ERR transaction aborted" };
   return {
-    entries: execReply.raw.map((value: unknown) => (value instanceof Error ? { error: value.message } : { raw: value })),
+    entries: execReply.raw.map((value: unknown, i) =>
+      value instanceof Error ? { error: value.message } : { raw: prepared[i]?.present(value) ?? value },
+    ),
   };
 }
 
@@ -251,21 +265,26 @@ function isBlocking([name, ...args]: CommandArgs): boolean {
 class ScriptRewriter {
   readonly #rewrittenSha = new Map<string, string>();
 
-  rewrite(command: CommandArgs): CommandArgs {
+  /** The command Redis should run, and how to turn its reply into the one Upstash would give. */
+  prepare(command: CommandArgs): Prepared {
     const [name, ...args] = command;
     const upper = name.toUpperCase();
     if ((upper === "EVAL" || upper === "EVAL_RO") && args[0] !== undefined) {
-      return [name, this.#strip(args[0]), ...args.slice(1)];
+      return unchangedReply([name, this.#strip(args[0]), ...args.slice(1)]);
     }
     if ((upper === "EVALSHA" || upper === "EVALSHA_RO") && args[0] !== undefined) {
-      return [name, this.#translate(args[0]), ...args.slice(1)];
+      return unchangedReply([name, this.#translate(args[0]), ...args.slice(1)]);
     }
     if (upper === "SCRIPT" && args[0] !== undefined) {
       const sub = args[0].toUpperCase();
-      if (sub === "LOAD" && args[1] !== undefined) return [name, args[0], this.#strip(args[1])];
-      if (sub === "EXISTS") return [name, args[0], ...args.slice(1).map((sha) => this.#translate(sha))];
+      if (sub === "LOAD" && args[1] !== undefined) {
+        // Redis answers with the SHA1 of what it loaded; the client expects the one of what it sent.
+        const originalSha = Buffer.from(sha1(args[1]), "utf8");
+        return { command: [name, args[0], this.#strip(args[1])], present: () => originalSha };
+      }
+      if (sub === "EXISTS") return unchangedReply([name, args[0], ...args.slice(1).map((sha) => this.#translate(sha))]);
     }
-    return command;
+    return unchangedReply(command);
   }
 
   /** The script as Redis 7.0 accepts it; records the SHA translation when the text changed. */
@@ -278,6 +297,16 @@ class ScriptRewriter {
   #translate(sha: string): string {
     return this.#rewrittenSha.get(sha.toLowerCase()) ?? sha;
   }
+}
+
+/** A command ready for Redis, with what to do to its (successful) reply. */
+interface Prepared {
+  readonly command: CommandArgs;
+  present(raw: unknown): unknown;
+}
+
+function unchangedReply(command: CommandArgs): Prepared {
+  return { command, present: (raw) => raw };
 }
 
 /** Script flags Upstash accepts but Redis 7.0 rejects. */

@@ -3,6 +3,7 @@ import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis";
 import { Redis as DirectRedis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { waitFor } from "../../infra/local/child-process.ts";
 import { freePort } from "../../infra/local/free-port.ts";
 import { startUpstashRestServer } from "../../infra/local/upstash-rest-server.ts";
 
@@ -229,6 +230,16 @@ describe("the REST protocol by hand", () => {
     expect(wrong.status).toBe(401);
     expect(wrong.body).toMatchObject({ error: expect.any(String) });
     expect(await direct.exists(key("raw-intruder"))).toBe(0);
+  });
+
+  it("serves other requests while a blocking command waits", async () => {
+    const popped = post("/", ["BLPOP", key("queue"), "10"]);
+    await waitFor("BLPOP to block in redis-server", async () => /blocked_clients:[1-9]/.test(await direct.info("clients")));
+
+    // Were BLPOP holding the connection every request shares, this push would
+    // queue behind it and BLPOP would time out empty-handed.
+    expect(await post("/", ["RPUSH", key("queue"), "lot 42"])).toEqual({ status: 200, body: { result: 1 } });
+    expect(await popped).toEqual({ status: 200, body: { result: [key("queue"), "lot 42"] } });
   });
 
   it("accepts commands in the path", async () => {
