@@ -1,0 +1,167 @@
+import { describe, expect, it } from "vitest";
+import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
+import { planDispatch, weightedFairShare, type DispatchPlanInput, type PerKind } from "../../supabase/functions/_shared/dispatch-plan.ts";
+
+const defaults = parseCapacityConfig({});
+const equalSizes = parseCapacityConfig({ INDEX_OCR_VCPU: "1", INDEX_OCR_RAM_GB: "0.5" });
+
+function input(overrides: Partial<DispatchPlanInput> & { waiting?: Partial<PerKind<number>> }): DispatchPlanInput {
+  const { waiting = {}, ...rest } = overrides;
+  const backlog = {
+    registre: { waiting: waiting.registre ?? 0, running: 0 },
+    "index-ocr": { waiting: waiting["index-ocr"] ?? 0, running: 0 },
+    "acte-ocr": { waiting: waiting["acte-ocr"] ?? 0, running: 0 },
+  };
+  return {
+    environment: "prod",
+    weight: 3,
+    backlog,
+    tasks: { registre: 0, "index-ocr": 0, "acte-ocr": 0 },
+    tasksAllEnvironments: { registre: 0, "index-ocr": 0, "acte-ocr": 0 },
+    profiles: defaults.profiles,
+    capacity: defaults.capacity,
+    allocated: { vcpu: 0, ramGb: 0 },
+    allocatedHere: { vcpu: 0 },
+    others: [],
+    gemini: { cooldownMs: 0, tokensLeft: 6_400_000, tokensPerTask: { "index-ocr": 54_000, "acte-ocr": 243_000 } },
+    ...rest,
+  };
+}
+
+describe("planDispatch", () => {
+  it.each([
+    {
+      name: "nothing waiting starts nothing",
+      given: input({}),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 0 },
+    },
+    {
+      name: "registre before OCR: 6.4 vCPU fit 2 registre (6), OCR gets what is left (0.4: nothing)",
+      given: input({ waiting: { registre: 5, "index-ocr": 5, "acte-ocr": 5 } }),
+      start: { registre: 2, "index-ocr": 0, "acte-ocr": 0 },
+    },
+    {
+      name: "seed rebalancing: 50 index + 5 acte, room for 4 → 3 index, 1 acte",
+      given: input({ profiles: equalSizes.profiles, capacity: { vcpu: 4, ramGb: 16 }, waiting: { "index-ocr": 50, "acte-ocr": 5 } }),
+      start: { registre: 0, "index-ocr": 3, "acte-ocr": 1 },
+    },
+    {
+      name: "a minimum of one each while both have work: 100 index + 1 acte, room for 4 → 3 + 1",
+      given: input({ profiles: equalSizes.profiles, capacity: { vcpu: 4, ramGb: 16 }, waiting: { "index-ocr": 100, "acte-ocr": 1 } }),
+      start: { registre: 0, "index-ocr": 3, "acte-ocr": 1 },
+    },
+    {
+      name: "even backlogs split evenly: 10 + 10, room for 4 → 2 + 2",
+      given: input({ profiles: equalSizes.profiles, capacity: { vcpu: 4, ramGb: 16 }, waiting: { "index-ocr": 10, "acte-ocr": 10 } }),
+      start: { registre: 0, "index-ocr": 2, "acte-ocr": 2 },
+    },
+    {
+      name: "only acte waiting takes the whole room",
+      given: input({ profiles: equalSizes.profiles, capacity: { vcpu: 4, ramGb: 16 }, waiting: { "acte-ocr": 9 } }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 4 },
+    },
+    {
+      name: "never more tasks than the backlog keeps busy: 2 waiting, 1 task already booting → 1",
+      given: input({ waiting: { "acte-ocr": 2 }, tasks: { registre: 0, "index-ocr": 0, "acte-ocr": 1 } }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 1 },
+    },
+    {
+      name: "busy tasks do not count against the backlog: 2 waiting, 1 task holding a job → 2",
+      given: input({
+        waiting: { "acte-ocr": 2 },
+        backlog: { registre: { waiting: 0, running: 0 }, "index-ocr": { waiting: 0, running: 0 }, "acte-ocr": { waiting: 2, running: 1 } },
+        tasks: { registre: 0, "index-ocr": 0, "acte-ocr": 1 },
+        allocated: { vcpu: 1, ramGb: 0.5 },
+        allocatedHere: { vcpu: 1 },
+      }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 2 },
+    },
+    {
+      name: "a Gemini cooldown starts no OCR task, registre still starts",
+      given: input({ waiting: { registre: 1, "acte-ocr": 3 }, gemini: { cooldownMs: 12_000, tokensLeft: 6_400_000, tokensPerTask: { "index-ocr": 54_000, "acte-ocr": 243_000 } } }),
+      start: { registre: 1, "index-ocr": 0, "acte-ocr": 0 },
+      held: /cooling down after a 429 for 12 s/,
+    },
+    {
+      name: "TPM left feeds one acte task, not two",
+      given: input({ waiting: { "acte-ocr": 3 }, gemini: { cooldownMs: 0, tokensLeft: 300_000, tokensPerTask: { "index-ocr": 54_000, "acte-ocr": 243_000 } } }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 1 },
+      held: /tokens left this minute/,
+    },
+    {
+      name: "per-kind cap counts every environment's tasks",
+      given: input({
+        profiles: parseCapacityConfig({ MAX_REGISTRE_TASKS: "2", SERVER_MAX_CPU: "32", SERVER_MAX_RAM: "64" }).profiles,
+        capacity: { vcpu: 25.6, ramGb: 51.2 },
+        waiting: { registre: 10 },
+        tasksAllEnvironments: { registre: 1, "index-ocr": 0, "acte-ocr": 0 },
+      }),
+      start: { registre: 1, "index-ocr": 0, "acte-ocr": 0 },
+      held: /capped at 2 tasks, 1 running/,
+    },
+  ])("$name", ({ given, start, held }) => {
+    const plan = planDispatch(given);
+    expect(plan.start).toEqual(start);
+    if (held) expect(plan.held.join("\n")).toMatch(held);
+  });
+
+  it("the seed's sizing: 16 vCPU / 32 GB with everything waiting fills 12.8 vCPU, registre first", () => {
+    const config = parseCapacityConfig({ SERVER_MAX_CPU: "16", SERVER_MAX_RAM: "32" });
+    const plan = planDispatch(input({ profiles: config.profiles, capacity: config.capacity, waiting: { registre: 2, "index-ocr": 20, "acte-ocr": 20 } }));
+    expect(plan.start.registre).toBe(2);
+    const vcpu = plan.start.registre * 3 + plan.start["index-ocr"] * 1.5 + plan.start["acte-ocr"] * 1;
+    expect(vcpu).toBeLessThanOrEqual(12.8);
+    expect(12.8 - vcpu).toBeLessThan(1); // no task that would still fit is left unstarted
+    expect(plan.start["index-ocr"]).toBeGreaterThanOrEqual(1);
+    expect(plan.start["acte-ocr"]).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("across environments", () => {
+  const shared = { profiles: equalSizes.profiles, capacity: { vcpu: 12, ramGb: 48 } };
+
+  it("a flood in dev cannot starve prod: prod gets its weighted share even when dev's backlog is 100×", () => {
+    const prod = planDispatch(
+      input({ ...shared, environment: "prod", weight: 3, waiting: { "acte-ocr": 50 }, others: [{ environment: "dev", weight: 1, allocatedVcpu: 0, wantedVcpu: 5_000 }] }),
+    );
+    expect(prod.start["acte-ocr"]).toBe(9); // 12 × 3/4
+    const dev = planDispatch(
+      input({ ...shared, environment: "dev", weight: 1, waiting: { "acte-ocr": 5_000 }, others: [{ environment: "prod", weight: 3, allocatedVcpu: 0, wantedVcpu: 50 }] }),
+    );
+    expect(dev.start["acte-ocr"]).toBe(3); // 12 × 1/4
+    expect(dev.held.join("\n")).toMatch(/fair share: dev may take 3 of 12 free vCPU/);
+  });
+
+  it("what prod does not need goes to dev", () => {
+    const dev = planDispatch(
+      input({ ...shared, environment: "dev", weight: 1, waiting: { "acte-ocr": 5_000 }, others: [{ environment: "prod", weight: 3, allocatedVcpu: 0, wantedVcpu: 2 }] }),
+    );
+    expect(dev.start["acte-ocr"]).toBe(10);
+  });
+
+  it("an environment already holding its share starts nothing more while others wait", () => {
+    const dev = planDispatch(
+      input({
+        ...shared,
+        environment: "dev",
+        weight: 1,
+        waiting: { "acte-ocr": 100 },
+        allocated: { vcpu: 3, ramGb: 1.5 },
+        allocatedHere: { vcpu: 3 },
+        tasks: { registre: 0, "index-ocr": 0, "acte-ocr": 3 },
+        backlog: { registre: { waiting: 0, running: 0 }, "index-ocr": { waiting: 0, running: 0 }, "acte-ocr": { waiting: 100, running: 3 } },
+        others: [{ environment: "prod", weight: 3, allocatedVcpu: 0, wantedVcpu: 40 }],
+      }),
+    );
+    expect(dev.start["acte-ocr"]).toBe(0);
+  });
+
+  it.each([
+    { total: 12, parts: [{ weight: 3, need: 100 }, { weight: 1, need: 100 }], share: [9, 3] },
+    { total: 12, parts: [{ weight: 3, need: 2 }, { weight: 1, need: 100 }], share: [2, 10] },
+    { total: 12, parts: [{ weight: 3, need: 0 }, { weight: 2, need: 3 }, { weight: 1, need: 100 }], share: [0, 3, 9] },
+    { total: 12, parts: [{ weight: 3, need: 4 }, { weight: 2, need: 4 }, { weight: 1, need: 4 }], share: [4, 4, 4] },
+  ])("weightedFairShare($total, $parts) = $share", ({ total, parts, share }) => {
+    expect(weightedFairShare(total, parts).map((value) => Math.round(value * 1000) / 1000)).toEqual(share);
+  });
+});
