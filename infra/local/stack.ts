@@ -2,14 +2,17 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
+import { RUNNER_FAMILIES, type RunnerFamily } from "../../supabase/functions/_shared/ecs-client.ts";
+import { startEcsTaskServer, type EcsTaskServer, type LocalTaskCommand } from "./ecs-task-server.ts";
 import { startEdgeRuntime } from "./edge-runtime.ts";
 import { isListening } from "./free-port.ts";
 import { startFunctionHintBridge } from "./function-hint-bridge.ts";
 import { loadLocalSecrets, type LocalSecrets } from "./local-secrets.ts";
 import type { LocalPorts } from "./local-ports.ts";
 import { applyMigrations } from "./migrations.ts";
+import { PROJECT_ROOT } from "./paths.ts";
 import { startPostgresCluster } from "./postgres-cluster.ts";
-import { startRedisServer } from "./redis-server.ts";
+import { startRedisServer, type RedisServer } from "./redis-server.ts";
 import { ensureSystemPackages } from "./system-packages.ts";
 import { startUpstashRestServer } from "./upstash-rest-server.ts";
 
@@ -20,6 +23,15 @@ export interface LocalStackOptions {
   stateDir: string;
   ports: LocalPorts;
   log: StackLog;
+  /**
+   * What a task of each runner family runs.
+   * @default the runner entry points under runners/ (see defaultTaskCommand)
+   */
+  taskCommand?: (family: RunnerFamily) => LocalTaskCommand;
+  /** Capacity and budget variables (SERVER_MAX_CPU, …) for the dispatcher and runners. @default {} (their documented defaults) */
+  budgetEnv?: Record<string, string>;
+  /** Seconds a runner waits with nothing to claim before it exits. @default "60" */
+  runnerIdleExitSeconds?: string;
 }
 
 export interface LocalStack {
@@ -32,7 +44,12 @@ export interface LocalStack {
     functions: string;
     redis: string;
     upstash: string;
+    ecs: string;
   };
+  /** The private redis-server, so a test can stop it to play an Upstash outage. */
+  readonly redis: RedisServer;
+  /** The local ECS endpoint: tasks started, and failure injection for tests. */
+  readonly ecs: EcsTaskServer;
   /** Process ids of every long-running child, for checks that nothing is left behind. */
   pids(): number[];
   stop(): Promise<void>;
@@ -82,6 +99,36 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stops.push(() => upstash.close());
     log({ level: "info", msg: "redis ready", redis: redis.url, upstash: upstash.url });
 
+    const budgetEnv = options.budgetEnv ?? {};
+    const runnerDatabaseUrl = cluster.url("postgres", "runner", secrets.runnerPassword);
+    const taskCommand = options.taskCommand ?? defaultTaskCommand;
+    const ecs = await startEcsTaskServer({
+      port: ports.ecs,
+      commandFor: (taskDefinition) => {
+        const family = RUNNER_FAMILIES.find((name) => taskDefinition === `${name}-runner` || taskDefinition.startsWith(`${name}-runner:`));
+        return family ? taskCommand(family) : undefined;
+      },
+      // What the task definitions carry on AWS (SST secrets and variables).
+      baseEnv: {
+        PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+        HOME: process.env["HOME"] ?? "/tmp",
+        DATABASE_URL: runnerDatabaseUrl,
+        UPSTASH_REDIS_REST_URL: upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
+        RUNNER_IDLE_EXIT_SECONDS: options.runnerIdleExitSeconds ?? "60",
+        STORAGE_DIR: join(stateDir, "storage"),
+        ...budgetEnv,
+      },
+      stopTimeoutMs: 10_000,
+      onEvent: (event) => {
+        if (event.type === "task-output") log({ level: "info", msg: "task", arn: event.arn.slice(-12), line: event.line });
+        if (event.type === "task-started") log({ level: "info", msg: "task started", definition: event.task.taskDefinition, kind: event.task.environment["JOB_KIND"] });
+        if (event.type === "task-stopped") log({ level: "info", msg: "task stopped", definition: event.task.taskDefinition, exitCode: event.task.exitCode });
+      },
+    });
+    stops.push(() => ecs.close());
+    log({ level: "info", msg: "ECS endpoint ready", url: ecs.url });
+
     const edge = await startEdgeRuntime({
       port: ports.functions,
       env: {
@@ -91,6 +138,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
         DISPATCH_SECRET: secrets.dispatchSecret,
         ENVIRONMENT: "dev",
+        AWS_ENDPOINT_URL_ECS: ecs.url,
+        AWS_REGION: "ca-central-1",
+        AWS_ACCESS_KEY_ID: "local",
+        AWS_SECRET_ACCESS_KEY: secrets.dispatchSecret,
+        ECS_CLUSTER: "local",
+        ECS_TASK_DEFINITION_REGISTRE: "registre-runner",
+        ECS_TASK_DEFINITION_OCR: "ocr-runner",
+        ECS_CONTAINER_NAME_REGISTRE: "registre",
+        ECS_CONTAINER_NAME_OCR: "ocr",
+        ECS_SUBNETS: "subnet-local",
+        ...budgetEnv,
       },
       onLine: logTo("edge-runtime"),
     });
@@ -116,7 +174,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         functions: functionsUrl,
         redis: redis.url,
         upstash: upstash.url,
+        ecs: ecs.url,
       },
+      redis,
+      ecs,
       pids: () => pids.map((pid) => pid()).filter((pid): pid is number => pid !== undefined),
       stop,
     };
@@ -124,6 +185,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop();
     throw error;
   }
+}
+
+/**
+ * The registre (Playwright) and OCR runners are not built yet; until they
+ * land, both families run the lifecycle test handler, which claims and
+ * completes jobs through the real SQL functions and ledger.
+ */
+export function defaultTaskCommand(family: RunnerFamily): LocalTaskCommand {
+  void family;
+  return { command: join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), args: [join(PROJECT_ROOT, "runners", "test-job", "main.ts")], cwd: PROJECT_ROOT };
 }
 
 /**

@@ -58,7 +58,9 @@ const BLOCKING_COMMANDS = new Set([
 
 export async function startUpstashRestServer(options: UpstashRestServerOptions): Promise<UpstashRestServer> {
   const { redisUrl, token, port, host = "127.0.0.1" } = options;
-  const redis = new Redis(redisUrl, { lazyConnect: true, enableAutoPipelining: false });
+  // While Redis is down a request fails at once, as Upstash answers when its
+  // database is unreachable, instead of waiting in ioredis's offline queue.
+  const redis = new Redis(redisUrl, { lazyConnect: true, enableAutoPipelining: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   // Connection errors reach the request that hit them (as HTTP 500); without a
   // listener ioredis would also print each reconnect attempt.
   redis.on("error", () => {});

@@ -19,7 +19,7 @@ as $$
 declare
   new_status integer;
   -- Keeps a runaway stack trace from bloating the row; the start says why.
-  message text := left(fail_job.error, 10000);
+  stored_error text := left(fail_job.error, 10000);
 begin
   perform private.require_text(fail_job.error, 'error');
   if fail_job.is_final is null then
@@ -30,9 +30,9 @@ begin
   update public.extraction_queue q
   set status_id = private.status_after_failure(q, fail_job.is_final),
       available_at = now() + private.retry_backoff(case when q.status_id = 2 then q.attempts else q.ocr_attempts end),
-      error_message = case when q.status_id = 2 then message else q.error_message end,
+      error_message = case when q.status_id = 2 then stored_error else q.error_message end,
       last_error_at = case when q.status_id = 2 then now() else q.last_error_at end,
-      ocr_error = case when q.status_id = 6 then message else q.ocr_error end,
+      ocr_error = case when q.status_id = 6 then stored_error else q.ocr_error end,
       ocr_last_error_at = case when q.status_id = 6 then now() else q.ocr_last_error_at end,
       extraction_lease_token = null,
       extraction_lease_expires_at = null,

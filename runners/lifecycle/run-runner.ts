@@ -1,0 +1,421 @@
+/**
+ * The life every runner shares, whatever its job: hold the capacity lease,
+ * claim one job of its kind at a time, keep the job's lease alive while the
+ * handler works, report the outcome, and leave cleanly.
+ *
+ * Leaving:
+ * - nothing to claim for RUNNER_IDLE_EXIT_SECONDS → release the ledger
+ *   lease, exit 0;
+ * - SIGTERM (ECS StopTask, Spot reclaim) or SIGINT → claim nothing more; the
+ *   current job may finish within SHUTDOWN_GRACE_SECONDS, else its handler is
+ *   aborted and the job released without spending an attempt; release the
+ *   ledger lease, exit 0;
+ * - the ledger lease lost (not renewed in time) → the capacity may already
+ *   be someone else's: drain as on SIGTERM, exit non-zero;
+ * - RUNNER_MAX_INFRASTRUCTURE_FAILURES in a row → this task cannot work:
+ *   stop claiming, exit non-zero (dispatch starts a fresh task if work
+ *   remains).
+ */
+import { Redis } from "@upstash/redis";
+import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+import { jitteredBackoffMs, sleepUnlessAborted } from "./backoff.ts";
+import { classifyFailure } from "./job-errors.ts";
+import { connectJobDatabase, JobQueue, LeaseLostError, type ClaimedJob } from "./job-queue.ts";
+import { startLeaseRenewal, type LeaseRenewal } from "./lease-renewal.ts";
+import { secretValues, type RunnerConfig } from "./runner-config.ts";
+import { createLogger, type Logger } from "./structured-log.ts";
+
+/** What a handler produced; the variant must match the runner's kind. */
+export type JobOutcome =
+  /** registre: the PDF is in Storage at `bucket/filename`. */
+  | { readonly kind: "extracted"; readonly supabasePath: string }
+  /** index-ocr, acte-ocr: the raw and the corrected text. */
+  | { readonly kind: "ocr"; readonly fileContent: string; readonly boostedFileContent: string };
+
+export interface JobContext {
+  /**
+   * Aborted when the runner must stop this job (shutdown grace over, job
+   * lease lost). Pass it to every wait; after it fires, nothing the handler
+   * returns is recorded.
+   */
+  readonly signal: AbortSignal;
+  /** Lines carry the job id, kind and environment. */
+  readonly log: Logger;
+}
+
+/**
+ * Does one job. Throw FinalJobError, RetryableJobError or InfrastructureError
+ * (job-errors.ts) when the failure's nature is known; anything else counts as
+ * retryable.
+ */
+export type JobHandler = (job: ClaimedJob, context: JobContext) => Promise<JobOutcome>;
+
+export const RUNNER_EXIT_CODES = {
+  /** Idle, or drained after SIGTERM. */
+  ok: 0,
+  /** A bug or a configuration error. */
+  unexpected: 1,
+  /** Too many infrastructure failures in a row, or the database unreachable for the whole idle period. */
+  infrastructure: 2,
+  /** The ledger lease expired or vanished: this task ran without capacity. */
+  ledgerLeaseLost: 3,
+} as const;
+export type RunnerExitCode = (typeof RUNNER_EXIT_CODES)[keyof typeof RUNNER_EXIT_CODES];
+
+export interface RunRunnerOptions {
+  config: RunnerConfig;
+  handle: JobHandler;
+  /** @default a JSON-lines logger on stdout built from config */
+  log?: Logger;
+  /** Listen for SIGTERM and SIGINT on this process. @default true */
+  handleSignals?: boolean;
+}
+
+/**
+ * After aborting a handler, how long to wait for it to give up before the
+ * job is reported anyway. A handler that ignores its signal must not hold the
+ * runner past SIGKILL: Spot allows 120 s, the grace takes at most 110.
+ */
+export const HANDLER_ABORT_SETTLE_MS = 5_000;
+
+/** Tries to record an outcome before leaving it to the lease expiry and the reaper. */
+const REPORT_ATTEMPTS = 3;
+
+type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "lease-lost" | "unreported";
+
+/** Runs until idle, shutdown or a fatal condition; resolves with the process exit code. */
+export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCode> {
+  const { config, handle, handleSignals = true } = options;
+  const log =
+    options.log ??
+    createLogger({
+      base: { kind: config.jobKind, environment: config.environment, worker_id: config.workerId },
+      level: config.logLevel,
+      secrets: secretValues(config),
+    });
+
+  const ledger = new CapacityLedger(new Redis({ url: config.upstash.url, token: config.upstash.token }), config.capacity, {
+    keyPrefix: config.ledgerKeyPrefix,
+  });
+  const sql = connectJobDatabase(config.databaseUrl);
+  const queue = new JobQueue(sql, { kind: config.jobKind, workerId: config.workerId, leaseSeconds: config.jobLeaseSeconds });
+
+  // Aborted when the runner must stop claiming; the reason says why.
+  const draining = new AbortController();
+  let exitCode: RunnerExitCode = RUNNER_EXIT_CODES.ok;
+  const drain = (reason: string, code: RunnerExitCode) => {
+    if (draining.signal.aborted) return;
+    if (code !== RUNNER_EXIT_CODES.ok) exitCode = code;
+    log.info("draining: claiming no more jobs", { reason });
+    draining.abort(reason);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (draining.signal.aborted) log.info("signal received while already draining", { signal });
+    else drain(`received ${signal}`, RUNNER_EXIT_CODES.ok);
+  };
+  if (handleSignals) {
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+
+  let ledgerRenewal: LeaseRenewal | undefined;
+  try {
+    log.info("runner started", {
+      ledger_lease_id: config.ledgerLeaseId,
+      job_lease_seconds: config.jobLeaseSeconds,
+      idle_exit_ms: config.idleExitMs,
+      shutdown_grace_ms: config.shutdownGraceMs,
+    });
+
+    // Dispatch acquired the lease before starting this task; renewing it now
+    // both proves it is still ours and restarts its TTL after the cold start.
+    const ledgerTtlMs = config.capacity.leaseTtlMs;
+    const renewLedger = async () => {
+      const askedAt = Date.now();
+      return (await ledger.renew(config.ledgerLeaseId))
+        ? { held: true as const, expiresAt: askedAt + ledgerTtlMs }
+        : { held: false as const, reason: "the ledger no longer has this lease (expired or released)" };
+    };
+    const first = await firstLedgerRenewal(renewLedger, log);
+    if (!first.held) {
+      log.error("not starting: the capacity lease is not held", { reason: first.reason });
+      return first.unreachable ? RUNNER_EXIT_CODES.infrastructure : RUNNER_EXIT_CODES.ledgerLeaseLost;
+    }
+    ledgerRenewal = startLeaseRenewal({
+      what: "ledger lease",
+      renew: renewLedger,
+      intervalMs: Math.floor(ledgerTtlMs / 3),
+      expiresAt: first.expiresAt,
+      log,
+      onLost: (reason) => drain(`ledger lease lost: ${reason}`, RUNNER_EXIT_CODES.ledgerLeaseLost),
+    });
+
+    const code = await claimLoop({ config, queue, handle, log, draining: draining.signal });
+    if (code !== RUNNER_EXIT_CODES.ok && exitCode === RUNNER_EXIT_CODES.ok) exitCode = code;
+    return exitCode;
+  } catch (error) {
+    log.error("runner stopped by an unexpected error", { error });
+    return RUNNER_EXIT_CODES.unexpected;
+  } finally {
+    if (handleSignals) {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
+    await ledgerRenewal?.stop();
+    await releaseLedgerLease(ledger, config.ledgerLeaseId, log);
+    await sql.end({ timeout: 5 }).catch((error: unknown) => log.warn("closing the database pool failed", { error }));
+    log.info("runner exiting", { exit_code: exitCode });
+  }
+}
+
+async function firstLedgerRenewal(
+  renew: () => Promise<{ held: true; expiresAt: number } | { held: false; reason: string }>,
+  log: Logger,
+): Promise<{ held: true; expiresAt: number } | { held: false; reason: string; unreachable: boolean }> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= REPORT_ATTEMPTS; attempt += 1) {
+    try {
+      const result = await renew();
+      return result.held ? result : { ...result, unreachable: false };
+    } catch (error) {
+      lastError = error;
+      log.warn("first ledger renewal failed", { error, attempt });
+      await sleepUnlessAborted(jitteredBackoffMs(attempt, { baseMs: 1000 }), new AbortController().signal);
+    }
+  }
+  return { held: false, reason: `the ledger could not be reached: ${String(lastError)}`, unreachable: true };
+}
+
+async function releaseLedgerLease(ledger: CapacityLedger, leaseId: string, log: Logger): Promise<void> {
+  for (let attempt = 1; attempt <= REPORT_ATTEMPTS; attempt += 1) {
+    try {
+      const freed = await ledger.release(leaseId);
+      log.info("ledger lease released", { freed_capacity: freed });
+      return;
+    } catch (error) {
+      log.warn("releasing the ledger lease failed", { error, attempt });
+      if (attempt < REPORT_ATTEMPTS) await sleepUnlessAborted(jitteredBackoffMs(attempt), new AbortController().signal);
+    }
+  }
+  log.error("ledger lease left to expire: release kept failing");
+}
+
+interface ClaimLoopContext {
+  config: RunnerConfig;
+  queue: JobQueue;
+  handle: JobHandler;
+  log: Logger;
+  draining: AbortSignal;
+}
+
+async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
+  const { config, queue, log, draining } = context;
+  let idleSince = Date.now();
+  let claimFailures = 0;
+  let infrastructureFailures = 0;
+
+  while (!draining.aborted) {
+    let job: ClaimedJob | undefined;
+    try {
+      job = await queue.claim();
+      claimFailures = 0;
+    } catch (error) {
+      claimFailures += 1;
+      if (Date.now() - idleSince >= config.idleExitMs) {
+        log.error("database unreachable for the whole idle period; exiting", { error, claim_failures: claimFailures });
+        return RUNNER_EXIT_CODES.infrastructure;
+      }
+      const retryInMs = jitteredBackoffMs(claimFailures);
+      log.warn("claim failed; backing off", { error, retry_in_ms: retryInMs });
+      await sleepUnlessAborted(retryInMs, draining);
+      continue;
+    }
+
+    if (job === undefined) {
+      const idleMs = Date.now() - idleSince;
+      if (idleMs >= config.idleExitMs) {
+        log.info("nothing to claim; exiting idle", { idle_ms: idleMs });
+        return RUNNER_EXIT_CODES.ok;
+      }
+      await sleepUnlessAborted(Math.min(config.pollIntervalMs, config.idleExitMs - idleMs), draining);
+      continue;
+    }
+
+    const result = await runJob(job, context);
+    idleSince = Date.now();
+    if (result === "released-infrastructure") {
+      infrastructureFailures += 1;
+      if (infrastructureFailures >= config.maxInfrastructureFailures) {
+        log.error("too many infrastructure failures in a row; exiting", { infrastructure_failures: infrastructureFailures });
+        return RUNNER_EXIT_CODES.infrastructure;
+      }
+      // The released job is claimable at once; give the fault a moment to pass.
+      await sleepUnlessAborted(jitteredBackoffMs(infrastructureFailures, { baseMs: 1000 }), draining);
+    } else if (result !== "released") {
+      infrastructureFailures = 0;
+    }
+  }
+  return RUNNER_EXIT_CODES.ok;
+}
+
+async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobResult> {
+  const { config, queue, handle, draining } = context;
+  const log = context.log.child({ job_id: job.id, attempt: job.attempt, document_source: job.documentSource });
+  const startedAt = Date.now();
+
+  // A claim that raced with SIGTERM: hand the job straight back.
+  if (draining.aborted) {
+    return (await report(log, "release", () => queue.release(job))) ? "released" : "unreported";
+  }
+  log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
+
+  const stopJob = new AbortController();
+  let stopReason: "shutdown" | "lease-lost" | undefined;
+  const abortJob = (reason: "shutdown" | "lease-lost", detail: string) => {
+    if (stopJob.signal.aborted) return;
+    stopReason = reason;
+    log.warn("aborting the job handler", { reason, detail });
+    stopJob.abort(new Error(`job aborted: ${detail}`));
+  };
+
+  const heartbeat = startLeaseRenewal({
+    what: "job lease",
+    renew: async () => {
+      try {
+        return { held: true, expiresAt: (await queue.heartbeat(job)).getTime() };
+      } catch (error) {
+        if (error instanceof LeaseLostError) return { held: false, reason: error.message };
+        throw error;
+      }
+    },
+    intervalMs: Math.floor((config.jobLeaseSeconds * 1000) / 3),
+    expiresAt: job.leaseExpiresAt.getTime(),
+    log,
+    onLost: (reason) => abortJob("lease-lost", reason),
+  });
+
+  // On shutdown the job keeps running for the grace period, then is aborted.
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onDrain = () => {
+    log.info("shutdown: letting the job finish within the grace period", { grace_ms: config.shutdownGraceMs });
+    graceTimer = setTimeout(() => abortJob("shutdown", "the shutdown grace period ended"), config.shutdownGraceMs);
+  };
+  if (draining.aborted) onDrain();
+  else draining.addEventListener("abort", onDrain, { once: true });
+
+  let settled: { ok: true; outcome: unknown } | { ok: false; error: unknown } | undefined;
+  try {
+    const running = Promise.resolve()
+      .then(() => handle(job, { signal: stopJob.signal, log }))
+      .then(
+        (outcome) => ({ ok: true as const, outcome }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+    settled = await untilSettledOrAbandoned(running, stopJob.signal);
+  } finally {
+    draining.removeEventListener("abort", onDrain);
+    if (graceTimer !== undefined) clearTimeout(graceTimer);
+    // No heartbeat may run after the report: it would find the lease gone.
+    await heartbeat.stop();
+  }
+
+  const durationMs = Date.now() - startedAt;
+  if (stopReason === "lease-lost" || heartbeat.lost) {
+    log.warn("job dropped: its lease is no longer ours, so nothing is written", { duration_ms: durationMs });
+    return "lease-lost";
+  }
+
+  if (settled?.ok) {
+    const outcome = settled.outcome as JobOutcome;
+    const mismatch = outcomeMismatch(job, outcome);
+    if (mismatch === undefined) {
+      const status = await report(log, "complete", () =>
+        outcome.kind === "extracted"
+          ? queue.completeExtraction(job, outcome.supabasePath)
+          : queue.completeOcr(job, outcome.fileContent, outcome.boostedFileContent),
+      );
+      if (status === undefined) return "unreported";
+      log.info("job completed", { status_id: status, duration_ms: durationMs });
+      return "completed";
+    }
+    settled = { ok: false, error: new Error(mismatch) };
+  }
+
+  if (stopReason === "shutdown") {
+    // The handler was cut short by us, not by the document: no attempt spent.
+    const status = await report(log, "release", () => queue.release(job));
+    if (status === undefined) return "unreported";
+    log.info("job released at shutdown", { status_id: status, duration_ms: durationMs });
+    return "released";
+  }
+
+  const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
+  if (failure.disposition === "infrastructure") {
+    const status = await report(log, "release", () => queue.release(job));
+    log.warn("job released after an infrastructure failure (no attempt spent)", {
+      error: failure.message,
+      status_id: status,
+      duration_ms: durationMs,
+    });
+    return status === undefined ? "unreported" : "released-infrastructure";
+  }
+  const isFinal = failure.disposition === "final";
+  const status = await report(log, "fail", () => queue.fail(job, failure.message, isFinal));
+  if (status === undefined) return "unreported";
+  log.warn("job failed", { disposition: failure.disposition, error: failure.message, status_id: status, duration_ms: durationMs });
+  return "failed";
+}
+
+/**
+ * Waits for the handler; once `stop` fires, gives it HANDLER_ABORT_SETTLE_MS
+ * to give up, then resolves undefined so the job can be reported anyway.
+ */
+async function untilSettledOrAbandoned<T>(running: Promise<T>, stop: AbortSignal): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const abandoned = new Promise<undefined>((resolve) => {
+    const startSettleTimer = () => {
+      timer = setTimeout(() => resolve(undefined), HANDLER_ABORT_SETTLE_MS);
+    };
+    if (stop.aborted) startSettleTimer();
+    else {
+      onAbort = startSettleTimer;
+      stop.addEventListener("abort", onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([running, abandoned]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    if (onAbort !== undefined) stop.removeEventListener("abort", onAbort);
+  }
+}
+
+function outcomeMismatch(job: ClaimedJob, outcome: JobOutcome): string | undefined {
+  const expected = job.kind === "registre" ? "extracted" : "ocr";
+  if (outcome?.kind === expected) return undefined;
+  return `the ${job.kind} handler returned outcome ${JSON.stringify(outcome?.kind)}; expected "${expected}"`;
+}
+
+/**
+ * Records a transition, retrying transient database errors. Resolves with the
+ * new status id, or undefined when it could not be recorded: a lost lease
+ * (someone else owns the job now) or errors to the end, in which case the
+ * lease expires and the reaper returns the job.
+ */
+async function report(log: Logger, what: "complete" | "fail" | "release", call: () => Promise<number>): Promise<number | undefined> {
+  for (let attempt = 1; attempt <= REPORT_ATTEMPTS; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        log.warn(`${what} refused: the job's lease is no longer ours`, { error });
+        return undefined;
+      }
+      log.warn(`${what} failed`, { error, attempt });
+      if (attempt < REPORT_ATTEMPTS) await sleepUnlessAborted(jitteredBackoffMs(attempt), new AbortController().signal);
+    }
+  }
+  log.error(`${what} could not be recorded; the job lease will expire and the reaper will requeue it`);
+  return undefined;
+}

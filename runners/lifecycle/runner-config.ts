@@ -1,0 +1,170 @@
+/**
+ * Everything a runner reads from its environment, parsed once at start. A
+ * missing or malformed variable stops the runner before it claims anything,
+ * with a message naming the variable (never its value: some are secrets).
+ *
+ * JOB_KIND, ENVIRONMENT and LEDGER_LEASE_ID are set per task by dispatch
+ * (names from RUNNER_TASK_ENV); the rest comes from the task definition.
+ */
+import { hostname } from "node:os";
+import { z } from "zod";
+import { parseCapacityConfig, type CapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
+import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
+import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
+import { JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
+import { LOG_LEVELS, type LogLevel } from "./structured-log.ts";
+
+/**
+ * Default job lease per kind, in seconds. The lease is renewed every third of
+ * itself while the handler runs, so it must outlast the longest legitimate
+ * gap between two heartbeats, not the run: a gap longer than the lease lets
+ * the reaper hand a live job to a second runner (the earlier system's reaper,
+ * keyed on run time, ran jobs twice). Each default lets two heartbeats in a
+ * row fail (a pooler restart, a database failover) before the lease lapses.
+ * - registre 300: the work is async browser I/O, the event loop stays free,
+ *   so only database trouble delays a heartbeat.
+ * - index-ocr 600: rasterizing 300 DPI pages runs on the event loop and can
+ *   hold it for tens of seconds on a busy task.
+ * - acte-ocr 300: uploads and Gemini calls, async like registre.
+ */
+export const DEFAULT_JOB_LEASE_SECONDS: Readonly<Record<JobKind, number>> = {
+  registre: 300,
+  "index-ocr": 600,
+  "acte-ocr": 300,
+};
+
+/**
+ * Fargate Spot sends SIGTERM two minutes before SIGKILL (and ECS's largest
+ * stopTimeout is 120 s); the grace must leave time to abort the handler,
+ * release the job and release the ledger lease.
+ */
+export const MAX_SHUTDOWN_GRACE_SECONDS = 110;
+
+const seconds = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, { error: "must be a number of seconds such as 60 or 0.5" })
+  .transform(Number)
+  .pipe(z.number().positive({ error: "must be greater than 0" }));
+const wholeSeconds = z
+  .string()
+  .regex(/^\d+$/, { error: "must be a whole number of seconds such as 300" })
+  .transform(Number)
+  .pipe(z.number().min(1, { error: "must be at least 1" }).max(86_400, { error: "must be at most 86400 (a day)" }));
+const count = z
+  .string()
+  .regex(/^\d+$/, { error: "must be a whole number such as 3" })
+  .transform(Number)
+  .pipe(z.number().min(1, { error: "must be at least 1" }));
+
+const runnerEnvSchema = z.object({
+  /** Which jobs to claim. Set by dispatch. */
+  [RUNNER_TASK_ENV.jobKind]: z.enum(JOB_KINDS),
+  /** Which Supabase project's queue this runner serves; on every log line. Set by dispatch. */
+  [RUNNER_TASK_ENV.environment]: z.enum(ENVIRONMENTS),
+  /** The capacity-ledger lease dispatch acquired for this task; renewed while running, released on exit. Set by dispatch. */
+  [RUNNER_TASK_ENV.ledgerLeaseId]: z.string().min(1).max(64),
+  /** Postgres URL of the least-privileged `runner` role, through the transaction pooler. */
+  DATABASE_URL: z.url({ error: "must be a postgres:// URL" }),
+  UPSTASH_REDIS_REST_URL: z.url({ error: "must be an https:// URL" }),
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1),
+  /** Prefix of the capacity ledger's keys; must match dispatch's. @default "ledger" (CapacityLedger's own default) */
+  LEDGER_KEY_PREFIX: z.string().min(1).default("ledger"),
+  /** Exit (releasing the ledger lease) after this long with nothing to claim. @default 60 */
+  RUNNER_IDLE_EXIT_SECONDS: seconds.default(60),
+  /** Wait between two claims that found nothing. @default 2 */
+  RUNNER_POLL_SECONDS: seconds.default(2),
+  /** Job lease length (see DEFAULT_JOB_LEASE_SECONDS). @default per kind: registre 300, index-ocr 600, acte-ocr 300 */
+  JOB_LEASE_SECONDS: wholeSeconds.optional(),
+  /**
+   * After SIGTERM, how long the current job may run on before it is aborted
+   * and released. @default 100 (inside Fargate Spot's 120 s)
+   */
+  SHUTDOWN_GRACE_SECONDS: seconds.pipe(z.number().max(MAX_SHUTDOWN_GRACE_SECONDS, { error: `must be at most ${MAX_SHUTDOWN_GRACE_SECONDS} (SIGKILL follows SIGTERM after 120 s)` })).default(100),
+  /** Infrastructure failures in a row after which the runner stops claiming and exits non-zero. @default 3 */
+  RUNNER_MAX_INFRASTRUCTURE_FAILURES: count.default(3),
+  /** Who claims, stored on the row (`worker_id` / `ocr_worker_id`). @default "<hostname>-<pid>" */
+  WORKER_ID: z.string().min(1).max(200).optional(),
+  /** @default "info" */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+});
+
+type RunnerEnvName = keyof typeof runnerEnvSchema.shape;
+
+export interface RunnerConfig {
+  readonly jobKind: JobKind;
+  readonly environment: Environment;
+  readonly ledgerLeaseId: string;
+  readonly ledgerKeyPrefix: string;
+  readonly databaseUrl: string;
+  readonly upstash: { readonly url: string; readonly token: string };
+  readonly capacity: CapacityConfig;
+  readonly idleExitMs: number;
+  readonly pollIntervalMs: number;
+  /** Whole seconds: `claim_jobs` and `heartbeat_job` take an integer. */
+  readonly jobLeaseSeconds: number;
+  readonly shutdownGraceMs: number;
+  readonly maxInfrastructureFailures: number;
+  readonly workerId: string;
+  readonly logLevel: LogLevel;
+}
+
+export class RunnerConfigError extends Error {
+  override readonly name = "RunnerConfigError";
+  /** The variables to fix. */
+  readonly variables: readonly string[];
+  constructor(variables: readonly string[], message: string) {
+    super(message);
+    this.variables = variables;
+  }
+}
+
+/**
+ * Reads the runner's configuration from `env` (process.env in production).
+ * Blank variables count as unset, as in parseCapacityConfig.
+ */
+export function parseRunnerConfig(env: Readonly<Record<string, string | undefined>>): RunnerConfig {
+  const input: Partial<Record<RunnerEnvName, string>> = {};
+  for (const name of Object.keys(runnerEnvSchema.shape) as RunnerEnvName[]) {
+    const value = env[name]?.trim();
+    if (value !== undefined && value !== "") input[name] = value;
+  }
+  const parsed = runnerEnvSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? "configuration");
+      // The value is left out on purpose: DATABASE_URL and the token are secrets.
+      const text = input[variable as RunnerEnvName] === undefined ? `${variable} is missing` : `${variable} ${issue.message}`;
+      return { variable, text };
+    });
+    throw new RunnerConfigError(
+      problems.map((problem) => problem.variable),
+      `Invalid runner configuration: ${problems.map((problem) => problem.text).join("; ")}`,
+    );
+  }
+  const e = parsed.data;
+  const jobKind = e[RUNNER_TASK_ENV.jobKind];
+  return {
+    jobKind,
+    environment: e[RUNNER_TASK_ENV.environment],
+    ledgerLeaseId: e[RUNNER_TASK_ENV.ledgerLeaseId],
+    ledgerKeyPrefix: e.LEDGER_KEY_PREFIX,
+    databaseUrl: e.DATABASE_URL,
+    upstash: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
+    capacity: parseCapacityConfig(env),
+    idleExitMs: Math.round(e.RUNNER_IDLE_EXIT_SECONDS * 1000),
+    pollIntervalMs: Math.round(e.RUNNER_POLL_SECONDS * 1000),
+    jobLeaseSeconds: e.JOB_LEASE_SECONDS ?? DEFAULT_JOB_LEASE_SECONDS[jobKind],
+    shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
+    maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
+    workerId: e.WORKER_ID ?? `${hostname()}-${process.pid}`,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Values no log line may contain: the database password and the Upstash token. */
+export function secretValues(config: RunnerConfig): string[] {
+  const secrets = [config.upstash.token];
+  const password = new URL(config.databaseUrl).password;
+  if (password !== "") secrets.push(decodeURIComponent(password));
+  return secrets;
+}

@@ -1,0 +1,152 @@
+import type { Redis } from "@upstash/redis";
+import type postgres from "postgres";
+import type { CapacityLedger, CapacitySnapshot } from "./capacity-ledger.ts";
+import type { DispatchConfig } from "./dispatch-config.ts";
+import { DispatchLock } from "./dispatch-lock.ts";
+import { planDispatch, type DispatchPlan, type KindBacklog, type PerKind } from "./dispatch-plan.ts";
+import { EcsError, runnerTaskEnvironment, runnerTaskFor, type EcsClient } from "./ecs-client.ts";
+import { EnvironmentDemandBoard } from "./environment-demand.ts";
+import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
+import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
+
+/**
+ * One dispatch: read the backlog (SQL) and the budgets (Upstash), plan, then
+ * for each planned task take a ledger lease and start the task with RunTask,
+ * the lease id as clientToken so a retried call never starts a duplicate.
+ */
+
+export interface DispatchDependencies {
+  readonly config: DispatchConfig;
+  readonly sql: postgres.Sql;
+  readonly redis: Redis;
+  readonly ledger: CapacityLedger;
+  readonly gemini: GeminiRateBudget;
+  readonly ecs: EcsClient;
+  readonly log: (entry: { level: "info" | "warn" | "error"; msg: string } & Record<string, unknown>) => void;
+}
+
+export interface StartedTask {
+  readonly kind: JobKind;
+  readonly leaseId: string;
+  readonly taskArn: string;
+}
+
+export interface DispatchOutcome {
+  readonly environment: string;
+  readonly reason: string;
+  readonly plan: DispatchPlan;
+  readonly started: readonly StartedTask[];
+  /** Leases the ledger refused (another dispatcher took the room first). */
+  readonly refused: readonly { kind: JobKind; reason: string }[];
+  /** RunTask failures; their leases were released. */
+  readonly failed: readonly { kind: JobKind; error: string }[];
+}
+
+/** Postgres or Upstash could not be read: nothing was started, rows wait for the next tick. */
+export class DispatchUnavailableError extends Error {
+  override readonly name = "DispatchUnavailableError";
+}
+
+export async function dispatch(deps: DispatchDependencies, reason: string): Promise<DispatchOutcome | { skipped: string }> {
+  const { config, redis } = deps;
+  const lock = new DispatchLock(redis, `${config.redisKeyPrefix}dispatch:lock:${config.environment}`);
+  let locked;
+  try {
+    locked = await lock.withLock(() => dispatchHoldingLock(deps, reason));
+  } catch (error) {
+    if (error instanceof DispatchUnavailableError) throw error;
+    // Only Upstash can fail outside the inner reads: taking or freeing the lock.
+    throw new DispatchUnavailableError(`upstash unreachable: ${message(error)}`, { cause: error });
+  }
+  if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; the next tick retries` };
+  return locked.value;
+}
+
+async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): Promise<DispatchOutcome> {
+  const { config, ledger, gemini, redis } = deps;
+  const board = new EnvironmentDemandBoard(redis, { keyPrefix: `${config.redisKeyPrefix}dispatch:demand` });
+
+  const backlog = await readBacklog(deps.sql).catch((error: unknown) => {
+    throw new DispatchUnavailableError(`postgres unreachable: ${message(error)}`, { cause: error });
+  });
+  let snapshot: CapacitySnapshot;
+  let budget: GeminiBudgetStatus;
+  let others;
+  try {
+    [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.budget(), board.others(config.environment, config.weights)]);
+  } catch (error) {
+    throw new DispatchUnavailableError(`upstash unreachable: ${message(error)}`, { cause: error });
+  }
+
+  const tasks = countTasks(snapshot, config.environment);
+  const plan = planDispatch({
+    environment: config.environment,
+    weight: config.weights[config.environment],
+    backlog,
+    tasks,
+    tasksAllEnvironments: perKind((kind) => snapshot.byKind[kind].leases),
+    profiles: config.capacity.profiles,
+    capacity: snapshot.capacity,
+    allocated: snapshot.allocated,
+    allocatedHere: { vcpu: snapshot.byEnvironment[config.environment].vcpu },
+    others,
+    gemini: { cooldownMs: budget.cooldownRemainingMs, tokensLeft: budget.tpm.remaining, tokensPerTask: config.tokensPerTask },
+  });
+  const wantedVcpu = JOB_KINDS.reduce((sum, kind) => sum + plan.wanted[kind] * config.capacity.profiles[kind].vcpu, 0);
+  await board
+    .publish({ environment: config.environment, weight: config.weights[config.environment], allocatedVcpu: snapshot.byEnvironment[config.environment].vcpu, wantedVcpu })
+    .catch((error: unknown) => deps.log({ level: "warn", msg: "could not publish this environment's demand", error: message(error) }));
+
+  const started: StartedTask[] = [];
+  const refused: { kind: JobKind; reason: string }[] = [];
+  const failed: { kind: JobKind; error: string }[] = [];
+  for (const kind of JOB_KINDS) {
+    for (let i = 0; i < plan.start[kind]; i += 1) {
+      const grant = await ledger.acquire(kind, { environment: config.environment, holder: `dispatch@${config.environment}` });
+      if (!grant.granted) {
+        refused.push({ kind, reason: grant.reason });
+        break;
+      }
+      try {
+        const taskArn = await deps.ecs.runTask({
+          ...runnerTaskFor(config.ecs, kind),
+          clientToken: grant.lease.id,
+          environment: runnerTaskEnvironment({ kind, environment: config.environment, ledgerLeaseId: grant.lease.id }),
+          startedBy: `dispatch-${config.environment}`.slice(0, 36),
+        });
+        started.push({ kind, leaseId: grant.lease.id, taskArn });
+        deps.log({ level: "info", msg: "task started", kind, environment: config.environment, lease_id: grant.lease.id, task_arn: taskArn });
+      } catch (error) {
+        // The task never started, so nothing will renew or release this lease.
+        await ledger.release(grant.lease.id).catch(() => {});
+        failed.push({ kind, error: message(error) });
+        deps.log({ level: "error", msg: "RunTask failed; lease released", kind, environment: config.environment, error: message(error), ecs: error instanceof EcsError });
+        break;
+      }
+    }
+  }
+  return { environment: config.environment, reason, plan, started, refused, failed };
+}
+
+export async function readBacklog(sql: postgres.Sql): Promise<PerKind<KindBacklog>> {
+  const rows = await sql<{ kind: string; waiting: string; running: string }[]>`select kind, waiting, running from queue.queue_backlog()`;
+  const backlog = perKind<KindBacklog>(() => ({ waiting: 0, running: 0 }));
+  for (const row of rows) {
+    if (isJobKind(row.kind)) backlog[row.kind] = { waiting: Number(row.waiting), running: Number(row.running) };
+  }
+  return backlog;
+}
+
+function countTasks(snapshot: CapacitySnapshot, environment: string): PerKind<number> {
+  const tasks = perKind(() => 0);
+  for (const lease of snapshot.leases) if (lease.environment === environment) tasks[lease.kind] += 1;
+  return tasks;
+}
+
+function perKind<T>(value: (kind: JobKind) => T): PerKind<T> {
+  return { registre: value("registre"), "index-ocr": value("index-ocr"), "acte-ocr": value("acte-ocr") };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
