@@ -16,6 +16,7 @@
  *   stop claiming, exit non-zero (dispatch starts a fresh task if work
  *   remains).
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { Redis } from "@upstash/redis";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { jitteredBackoffMs, sleepUnlessAborted } from "./backoff.ts";
@@ -94,7 +95,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       secrets: secretValues(config),
     });
 
-  const ledger = new CapacityLedger(new Redis({ url: config.upstash.url, token: config.upstash.token }), config.capacity, {
+  const ledger = new CapacityLedger(new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false }), config.capacity, {
     keyPrefix: config.ledgerKeyPrefix,
   });
   const sql = connectJobDatabase(config.databaseUrl);
@@ -180,7 +181,7 @@ async function firstLedgerRenewal(
     } catch (error) {
       lastError = error;
       log.warn("first ledger renewal failed", { error, attempt });
-      await sleepUnlessAborted(jitteredBackoffMs(attempt, { baseMs: 1000 }), new AbortController().signal);
+      if (attempt < REPORT_ATTEMPTS) await delay(jitteredBackoffMs(attempt, { baseMs: 1000 }));
     }
   }
   return { held: false, reason: `the ledger could not be reached: ${String(lastError)}`, unreachable: true };
@@ -194,7 +195,7 @@ async function releaseLedgerLease(ledger: CapacityLedger, leaseId: string, log: 
       return;
     } catch (error) {
       log.warn("releasing the ledger lease failed", { error, attempt });
-      if (attempt < REPORT_ATTEMPTS) await sleepUnlessAborted(jitteredBackoffMs(attempt), new AbortController().signal);
+      if (attempt < REPORT_ATTEMPTS) await delay(jitteredBackoffMs(attempt));
     }
   }
   log.error("ledger lease left to expire: release kept failing");
@@ -251,7 +252,8 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
       }
       // The released job is claimable at once; give the fault a moment to pass.
       await sleepUnlessAborted(jitteredBackoffMs(infrastructureFailures, { baseMs: 1000 }), draining);
-    } else if (result !== "released") {
+    } else if (result === "completed" || result === "failed") {
+      // Only a job that ran its course shows the runner works again.
       infrastructureFailures = 0;
     }
   }
@@ -300,10 +302,9 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
     log.info("shutdown: letting the job finish within the grace period", { grace_ms: config.shutdownGraceMs });
     graceTimer = setTimeout(() => abortJob("shutdown", "the shutdown grace period ended"), config.shutdownGraceMs);
   };
-  if (draining.aborted) onDrain();
-  else draining.addEventListener("abort", onDrain, { once: true });
+  draining.addEventListener("abort", onDrain, { once: true });
 
-  let settled: { ok: true; outcome: unknown } | { ok: false; error: unknown } | undefined;
+  let settled: { ok: true; outcome: JobOutcome } | { ok: false; error: unknown } | undefined;
   try {
     const running = Promise.resolve()
       .then(() => handle(job, { signal: stopJob.signal, log }))
@@ -326,7 +327,7 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
   }
 
   if (settled?.ok) {
-    const outcome = settled.outcome as JobOutcome;
+    const outcome = settled.outcome;
     const mismatch = outcomeMismatch(job, outcome);
     if (mismatch === undefined) {
       const status = await report(log, "complete", () =>
@@ -393,8 +394,10 @@ async function untilSettledOrAbandoned<T>(running: Promise<T>, stop: AbortSignal
 
 function outcomeMismatch(job: ClaimedJob, outcome: JobOutcome): string | undefined {
   const expected = job.kind === "registre" ? "extracted" : "ocr";
-  if (outcome?.kind === expected) return undefined;
-  return `the ${job.kind} handler returned outcome ${JSON.stringify(outcome?.kind)}; expected "${expected}"`;
+  // Checked at run time too: a handler written in plain JS may return anything.
+  const actual: unknown = (outcome as Partial<JobOutcome> | undefined)?.kind;
+  if (actual === expected) return undefined;
+  return `the ${job.kind} handler returned outcome ${JSON.stringify(actual)}; expected "${expected}"`;
 }
 
 /**
@@ -413,7 +416,7 @@ async function report(log: Logger, what: "complete" | "fail" | "release", call: 
         return undefined;
       }
       log.warn(`${what} failed`, { error, attempt });
-      if (attempt < REPORT_ATTEMPTS) await sleepUnlessAborted(jitteredBackoffMs(attempt), new AbortController().signal);
+      if (attempt < REPORT_ATTEMPTS) await delay(jitteredBackoffMs(attempt));
     }
   }
   log.error(`${what} could not be recorded; the job lease will expire and the reaper will requeue it`);

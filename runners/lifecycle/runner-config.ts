@@ -64,11 +64,17 @@ const runnerEnvSchema = z.object({
   /** The capacity-ledger lease dispatch acquired for this task; renewed while running, released on exit. Set by dispatch. */
   [RUNNER_TASK_ENV.ledgerLeaseId]: z.string().min(1).max(64),
   /** Postgres URL of the least-privileged `runner` role, through the transaction pooler. */
-  DATABASE_URL: z.url({ error: "must be a postgres:// URL" }),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, { error: "must be a postgres:// URL" }),
   UPSTASH_REDIS_REST_URL: z.url({ error: "must be an https:// URL" }),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1),
-  /** Prefix of the capacity ledger's keys; must match dispatch's. @default "ledger" (CapacityLedger's own default) */
-  LEDGER_KEY_PREFIX: z.string().min(1).default("ledger"),
+  /**
+   * Prefix of every Redis key, as dispatch reads it (dispatch-config.ts): the
+   * ledger lives under `<prefix>ledger`, so both sides must agree. @default ""
+   */
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]*$/, { error: "may hold only letters, digits, ':', '_' and '-'" })
+    .default(""),
   /** Exit (releasing the ledger lease) after this long with nothing to claim. @default 60 */
   RUNNER_IDLE_EXIT_SECONDS: seconds.default(60),
   /** Wait between two claims that found nothing. @default 2 */
@@ -94,6 +100,7 @@ export interface RunnerConfig {
   readonly jobKind: JobKind;
   readonly environment: Environment;
   readonly ledgerLeaseId: string;
+  /** Key prefix of the capacity ledger, the same one dispatch acquires leases under. */
   readonly ledgerKeyPrefix: string;
   readonly databaseUrl: string;
   readonly upstash: { readonly url: string; readonly token: string };
@@ -147,7 +154,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     jobKind,
     environment: e[RUNNER_TASK_ENV.environment],
     ledgerLeaseId: e[RUNNER_TASK_ENV.ledgerLeaseId],
-    ledgerKeyPrefix: e.LEDGER_KEY_PREFIX,
+    ledgerKeyPrefix: `${e.REDIS_KEY_PREFIX}ledger`,
     databaseUrl: e.DATABASE_URL,
     upstash: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     capacity: parseCapacityConfig(env),
@@ -164,7 +171,12 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
 /** Values no log line may contain: the database password and the Upstash token. */
 export function secretValues(config: RunnerConfig): string[] {
   const secrets = [config.upstash.token];
-  const password = new URL(config.databaseUrl).password;
-  if (password !== "") secrets.push(decodeURIComponent(password));
+  let password = "";
+  try {
+    password = decodeURIComponent(new URL(config.databaseUrl).password);
+  } catch {
+    // A URL the WHATWG parser rejects still reaches postgres.js, which reports its own error.
+  }
+  if (password !== "") secrets.push(password);
   return secrets;
 }

@@ -86,6 +86,12 @@ export async function insertJobs(sql: postgres.Sql, rows: readonly JobRow[]): Pr
   return inserted.map((row) => row.id);
 }
 
+export async function insertJob(sql: postgres.Sql, row: JobRow): Promise<string> {
+  const [id] = await insertJobs(sql, [row]);
+  if (id === undefined) throw new Error("insert returned no id");
+  return id;
+}
+
 export interface Claim {
   id: string;
   lease_token: string;
@@ -174,6 +180,8 @@ export async function expectPostgresError(
 
 export interface RoleLogin {
   role: string;
+  /** Connection URL of the login, for tests that need their own connections. */
+  url: string;
   sql: postgres.Sql;
   drop(): Promise<void>;
 }
@@ -187,9 +195,11 @@ export async function createLoginFor(database: FreshDatabase, memberOf: string, 
   const role = `${database.name}_${memberOf}`;
   const password = randomBytes(18).toString("hex");
   await database.sql.unsafe(`create role ${role} login inherit password '${password}' in role ${memberOf}`);
-  const sql = postgres(database.urlAs(role, password), { max: options.max ?? 2, prepare: false, onnotice: () => {} });
+  const url = database.urlAs(role, password);
+  const sql = postgres(url, { max: options.max ?? 2, prepare: false, onnotice: () => {} });
   return {
     role,
+    url,
     sql,
     async drop() {
       await sql.end({ timeout: 5 });

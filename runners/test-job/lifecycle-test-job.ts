@@ -1,0 +1,79 @@
+/**
+ * The lifecycle test job: a handler that does no registry or OCR work, so
+ * tests and the local stack can exercise the real runner lifecycle
+ * (run-runner.ts) end to end. It "works" for a set time, honouring the abort
+ * signal, then completes the job with a synthetic Storage path (registre) or
+ * text (OCR), or fails it with the class of error it was told to throw.
+ */
+import { setTimeout as delay } from "node:timers/promises";
+import { z } from "zod";
+import { FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
+import type { ClaimedJob } from "../lifecycle/job-queue.ts";
+import { RunnerConfigError } from "../lifecycle/runner-config.ts";
+import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner.ts";
+
+export const LIFECYCLE_TEST_FAILURES = ["none", "final", "retryable", "infrastructure"] as const;
+export type LifecycleTestFailure = (typeof LIFECYCLE_TEST_FAILURES)[number];
+
+export interface LifecycleTestJobSettings {
+  /** How long each job "works", in ms. */
+  readonly durationMs: number;
+  /** Fail every job with this class of error instead of completing it. */
+  readonly failure: LifecycleTestFailure;
+}
+
+const lifecycleTestEnvSchema = z.object({
+  /** @default 200 */
+  TEST_JOB_DURATION_MS: z
+    .string()
+    .regex(/^\d+$/, { error: "must be a whole number of milliseconds" })
+    .transform(Number)
+    .default(200),
+  /** @default "none" */
+  TEST_JOB_FAILURE: z.enum(LIFECYCLE_TEST_FAILURES).default("none"),
+});
+
+/** Reads TEST_JOB_DURATION_MS and TEST_JOB_FAILURE (blank counts as unset). */
+export function parseLifecycleTestJobSettings(env: Readonly<Record<string, string | undefined>>): LifecycleTestJobSettings {
+  const parsed = lifecycleTestEnvSchema.safeParse({
+    TEST_JOB_DURATION_MS: env.TEST_JOB_DURATION_MS?.trim() || undefined,
+    TEST_JOB_FAILURE: env.TEST_JOB_FAILURE?.trim() || undefined,
+  });
+  if (!parsed.success) {
+    const variables = parsed.error.issues.map((issue) => String(issue.path[0]));
+    const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
+    throw new RunnerConfigError(variables, `Invalid lifecycle test job configuration: ${problems.join("; ")}`);
+  }
+  return { durationMs: parsed.data.TEST_JOB_DURATION_MS, failure: parsed.data.TEST_JOB_FAILURE };
+}
+
+/** Storage buckets by document source, and object names as the registre runner writes them. */
+const BUCKETS = { index: "index", acte: "actes", plan_cadastraux: "plans-cadastraux" } as const;
+const objectNamePart = (part: string) => part.replace(/[^A-Za-z0-9_-]/g, "_");
+
+export function lifecycleTestJobHandler(settings: LifecycleTestJobSettings): JobHandler {
+  return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
+    log.info("lifecycle test job working", { duration_ms: settings.durationMs });
+    // Rejects with the abort reason when the runner stops the job, as a real handler's waits would.
+    await delay(settings.durationMs, undefined, { signal });
+    switch (settings.failure) {
+      case "final":
+        throw new FinalJobError("lifecycle test: the document does not exist");
+      case "retryable":
+        throw new RetryableJobError("lifecycle test: the registry answered 503");
+      case "infrastructure":
+        throw new InfrastructureError("lifecycle test: the browser could not start");
+      case "none":
+        break;
+    }
+    if (job.kind === "registre") {
+      const name = [job.documentNumberNormalized, job.circonscriptionFonciere, job.cadastre]
+        .filter((part): part is string => part !== null)
+        .map(objectNamePart)
+        .join("-");
+      return { kind: "extracted", supabasePath: `${BUCKETS[job.documentSource]}/${name}-${Date.now()}.pdf` };
+    }
+    const text = `lifecycle test text for job ${job.id}`;
+    return { kind: "ocr", fileContent: text, boostedFileContent: text };
+  };
+}

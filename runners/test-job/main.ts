@@ -1,0 +1,32 @@
+/**
+ * Entry point of the lifecycle test runner: the real runner lifecycle
+ * (run-runner.ts) with the lifecycle test job handler
+ * (lifecycle-test-job.ts). Used by the lifecycle tests and by the local stack
+ * to exercise dispatch end to end; never deployed (the production images
+ * start the registre and OCR runners).
+ *
+ *   JOB_KIND=registre ENVIRONMENT=dev LEDGER_LEASE_ID=... DATABASE_URL=... \
+ *   UPSTASH_REDIS_REST_URL=... UPSTASH_REDIS_REST_TOKEN=... \
+ *   TEST_JOB_DURATION_MS=200 node_modules/.bin/tsx runners/test-job/main.ts
+ */
+import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
+import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
+import { createLogger } from "../lifecycle/structured-log.ts";
+import { lifecycleTestJobHandler, parseLifecycleTestJobSettings, type LifecycleTestJobSettings } from "./lifecycle-test-job.ts";
+
+async function main(): Promise<number> {
+  let config: RunnerConfig;
+  let settings: LifecycleTestJobSettings;
+  try {
+    config = parseRunnerConfig(process.env);
+    settings = parseLifecycleTestJobSettings(process.env);
+  } catch (error) {
+    // The messages name the variables to fix, never a secret value.
+    createLogger({ base: { runner: "lifecycle-test" } }).error("runner not started: invalid configuration", { error });
+    return RUNNER_EXIT_CODES.unexpected;
+  }
+  return runRunner({ config, handle: lifecycleTestJobHandler(settings) });
+}
+
+// Exit explicitly: idle keep-alive sockets (fetch, postgres) must not hold a finished runner.
+process.exit(await main());

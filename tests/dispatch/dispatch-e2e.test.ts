@@ -1,0 +1,172 @@
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Redis as IoRedis } from "ioredis";
+import postgres from "postgres";
+import { Redis } from "@upstash/redis";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { LocalTaskSnapshot } from "../../infra/local/ecs-task-server.ts";
+import { freePort } from "../../infra/local/free-port.ts";
+import { LOCAL_STACK_DIR, PROJECT_ROOT } from "../../infra/local/paths.ts";
+import { startRedisServer, type RedisServer } from "../../infra/local/redis-server.ts";
+import { startLocalStack, type LocalStack } from "../../infra/local/stack.ts";
+import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
+import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+
+// The whole dispatch path on the local stack: a row change in Postgres →
+// NOTIFY → bridge → the Deno dispatch function → Upstash ledger → the local
+// ECS endpoint. Tasks run a process that only waits, so they hold their
+// ledger lease and claim nothing: what is measured is what dispatch starts.
+// 32 vCPU less the 20 % reserve is 25.6: room for 8 registre tasks of 3.
+const BUDGET = { SERVER_MAX_CPU: "32", SERVER_MAX_RAM: "64" };
+const REGISTRE_TASKS_THAT_FIT = 8;
+
+describe("dispatch on the local stack", () => {
+  let stack: LocalStack;
+  let stateDir: string;
+  let sql: postgres.Sql;
+  let restartedRedis: RedisServer | undefined;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(LOCAL_STACK_DIR, "dispatch-e2e-"));
+    await chmod(stateDir, 0o755);
+    const ports = { functions: await freePort(), postgres: await freePort(), redis: await freePort(), upstash: await freePort(), ecs: await freePort() };
+    stack = await startLocalStack({
+      stateDir,
+      ports,
+      log: () => {},
+      budgetEnv: BUDGET,
+      taskCommand: () => ({ command: process.execPath, args: [join(PROJECT_ROOT, "tests", "fixtures", "sleepy-task.mjs")] }),
+    });
+    sql = postgres(stack.urls.database, { max: 4, onnotice: () => {} });
+  }, 120_000);
+
+  afterAll(async () => {
+    await sql?.end();
+    await stack?.stop();
+    await restartedRedis?.stop();
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  });
+
+  beforeEach(async () => {
+    // Quiet first: hints of the previous test may still be in flight.
+    await settle();
+    for (const task of running()) if (task.pid) process.kill(task.pid, "SIGTERM");
+    await waitUntil("every task stopped", () => running().length === 0);
+    await sql`delete from extraction_queue`;
+    const redis = new IoRedis(stack.urls.redis);
+    await redis.flushall();
+    redis.disconnect();
+    startedBefore = stack.ecs.tasks().length;
+  });
+
+  let startedBefore = 0;
+  const started = (): LocalTaskSnapshot[] => stack.ecs.tasks().slice(startedBefore);
+  const running = (): LocalTaskSnapshot[] => stack.ecs.tasks().filter((task) => task.lastStatus !== "STOPPED");
+
+  /** `null` sends no Authorization header at all. */
+  const callDispatch = (secret: string | null = stack.secrets.dispatchSecret) =>
+    fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(secret === null ? {} : { authorization: `Bearer ${secret}` }) },
+      body: JSON.stringify({ reason: "test" }),
+    });
+
+  const insertActes = (count: number) =>
+    sql`insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
+        select 'acte', (1000000 + n)::text, 'Montréal', 'Acte' from generate_series(1, ${count}) as n`;
+
+  it("starts exactly one registre task for one inserted row, in the right environment", async () => {
+    await insertActes(1);
+    await waitUntil("a task to start", () => started().length >= 1);
+    // A second dispatch sees the booting task and starts nothing more.
+    expect((await callDispatch()).status).toBe(200);
+    await settle();
+    expect(started()).toHaveLength(1);
+    const [task] = started();
+    expect(task?.taskDefinition).toBe("registre-runner");
+    expect(task?.environment).toMatchObject({ JOB_KIND: "registre", ENVIRONMENT: "dev" });
+    expect(task?.clientToken).toBe(task?.environment["LEDGER_LEASE_ID"]);
+  });
+
+  it("100 rows inserted at once start no more tasks than the budget allows", async () => {
+    await insertActes(100);
+    await waitUntil("the budget to fill", () => started().length >= REGISTRE_TASKS_THAT_FIT);
+    const response = await callDispatch();
+    const body = (await response.json()) as { started: unknown[]; plan: { held: string[] } };
+    expect(body.started).toEqual([]);
+    expect(body.plan.held.join("\n")).toMatch(/registre: \d+ more wanted, no room/);
+    await settle();
+    expect(started()).toHaveLength(REGISTRE_TASKS_THAT_FIT);
+  });
+
+  it("concurrent dispatch calls start no extra task", async () => {
+    await insertActes(3);
+    const responses = await Promise.all(Array.from({ length: 5 }, () => callDispatch()));
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
+    await settle();
+    expect(started()).toHaveLength(3);
+  });
+
+  it("releases the lease when RunTask fails", async () => {
+    stack.ecs.failNextRunTasks(1_000, "RESOURCE:MEMORY");
+    await insertActes(1);
+    const response = await callDispatch();
+    const body = (await response.json()) as { started: unknown[]; failed: { kind: string; error: string }[] };
+    expect(body.started).toEqual([]);
+    expect(body.failed).toEqual([{ kind: "registre", error: expect.stringMatching(/RESOURCE:MEMORY/) }]);
+    await settle();
+    expect(await ledgerLeases()).toBe(0);
+    expect(started()).toHaveLength(0);
+
+    stack.ecs.failNextRunTasks(0, "");
+    await callDispatch();
+    await waitUntil("the task to start once RunTask works", () => started().length === 1);
+    expect(await ledgerLeases()).toBe(1);
+  });
+
+  it("answers 503 and starts nothing while Redis is down, then the next tick dispatches the waiting rows", async () => {
+    await stack.redis.stop();
+    await insertActes(2);
+    const response = await callDispatch();
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { error: string }).error).toMatch(/upstash unreachable/);
+    await settle();
+    expect(started()).toHaveLength(0);
+    const [waiting] = await sql<{ count: number }[]>`select count(*)::int as count from extraction_queue where status_id = 1`;
+    expect(waiting?.count).toBe(2);
+
+    restartedRedis = await startRedisServer({ port: stack.redis.port });
+    const upstash = new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken, retry: false });
+    await waitUntil("the Upstash endpoint to reconnect", () => upstash.ping().then(() => true, () => false));
+    const [tick] = await sql<{ command: string }[]>`select command from cron.job where jobname = 'dispatch-tick'`;
+    await sql.unsafe(tick?.command ?? "select 'no dispatch-tick job'::int");
+    await waitUntil("the tick to start both tasks", () => started().length === 2);
+  });
+
+  it("rejects a missing or wrong secret and starts nothing", async () => {
+    for (const secret of [null, "wrong-secret-of-the-right-shape-0123456789", `${stack.secrets.dispatchSecret}x`]) {
+      const response = await callDispatch(secret);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ error: "missing or wrong dispatch secret" });
+    }
+    expect(await ledgerLeases()).toBe(0);
+  });
+
+  async function ledgerLeases(): Promise<number> {
+    const ledger = new CapacityLedger(new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken }), parseCapacityConfig(BUDGET));
+    return (await ledger.snapshot()).leases.length;
+  }
+});
+
+/** Long enough for an in-flight hint to reach dispatch and RunTask. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 750));
+}
+
+async function waitUntil(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
