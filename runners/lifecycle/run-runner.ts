@@ -79,6 +79,9 @@ export interface RunRunnerOptions {
  */
 export const HANDLER_ABORT_SETTLE_MS = 5_000;
 
+/** One Upstash call (both tries) gives up after this long. */
+const UPSTASH_CALL_TIMEOUT_MS = 5_000;
+
 /** Tries to record an outcome before leaving it to the lease expiry and the reaper. */
 const REPORT_ATTEMPTS = 3;
 
@@ -95,9 +98,18 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       secrets: secretValues(config),
     });
 
-  const ledger = new CapacityLedger(new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false }), config.capacity, {
-    keyPrefix: config.ledgerKeyPrefix,
+  const redis = new Redis({
+    url: config.upstash.url,
+    token: config.upstash.token,
+    enableTelemetry: false,
+    // The renewal loop retries on its own schedule; the client's default (5
+    // retries, ≈12 s) would make one release at shutdown outlast Spot's
+    // notice. A signal *function* makes a timed-out call throw, where a plain
+    // signal would resolve with the abort reason as if Redis had answered it.
+    retry: { retries: 1, backoff: () => 250 },
+    signal: () => AbortSignal.timeout(UPSTASH_CALL_TIMEOUT_MS),
   });
+  const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
   const sql = connectJobDatabase(config.databaseUrl);
   const queue = new JobQueue(sql, { kind: config.jobKind, workerId: config.workerId, leaseSeconds: config.jobLeaseSeconds });
 
@@ -140,7 +152,8 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     const first = await firstLedgerRenewal(renewLedger, log);
     if (!first.held) {
       log.error("not starting: the capacity lease is not held", { reason: first.reason });
-      return first.unreachable ? RUNNER_EXIT_CODES.infrastructure : RUNNER_EXIT_CODES.ledgerLeaseLost;
+      exitCode = first.unreachable ? RUNNER_EXIT_CODES.infrastructure : RUNNER_EXIT_CODES.ledgerLeaseLost;
+      return exitCode;
     }
     ledgerRenewal = startLeaseRenewal({
       what: "ledger lease",
@@ -151,12 +164,14 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       onLost: (reason) => drain(`ledger lease lost: ${reason}`, RUNNER_EXIT_CODES.ledgerLeaseLost),
     });
 
-    const code = await claimLoop({ config, queue, handle, log, draining: draining.signal });
-    if (code !== RUNNER_EXIT_CODES.ok && exitCode === RUNNER_EXIT_CODES.ok) exitCode = code;
+    const loopCode = await claimLoop({ config, queue, handle, log, draining: draining.signal });
+    // A lost ledger lease (set by drain) says more than the loop's own ending.
+    if (exitCode === RUNNER_EXIT_CODES.ok) exitCode = loopCode;
     return exitCode;
   } catch (error) {
     log.error("runner stopped by an unexpected error", { error });
-    return RUNNER_EXIT_CODES.unexpected;
+    exitCode = RUNNER_EXIT_CODES.unexpected;
+    return exitCode;
   } finally {
     if (handleSignals) {
       process.off("SIGTERM", onSignal);

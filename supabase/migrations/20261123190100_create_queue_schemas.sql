@@ -15,7 +15,6 @@ comment on schema private is
 revoke all on schema queue from public;
 revoke all on schema private from public;
 
--- Postgres grants execute on every new function to PUBLIC; functions in these
--- schemas are granted one by one to the roles that need them instead.
-alter default privileges in schema queue revoke execute on functions from public;
-alter default privileges in schema private revoke execute on functions from public;
+-- Postgres grants execute on every new function to PUBLIC (and a per-schema
+-- default privilege cannot take that back), so each migration that creates
+-- a function revokes it from PUBLIC and grants it to the roles that need it.

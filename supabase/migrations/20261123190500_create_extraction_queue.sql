@@ -120,6 +120,8 @@ create trigger extraction_queue_touch_updated_at
   before update on public.extraction_queue
   for each row execute function private.touch_updated_at();
 
+revoke all on function private.touch_updated_at() from public;
+
 alter table public.extraction_queue enable row level security;
 revoke all on table public.extraction_queue from public, anon, authenticated;
 -- The backend (service key) inserts jobs; grant it what Supabase grants by

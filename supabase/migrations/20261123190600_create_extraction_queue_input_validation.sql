@@ -82,6 +82,8 @@ begin
 end
 $$;
 
+revoke all on function private.validate_extraction_queue_row() from public;
+
 drop trigger if exists extraction_queue_validate_input on public.extraction_queue;
 create trigger extraction_queue_validate_input
   before insert or update of document_source, document_number, circonscription_fonciere, cadastre, acte_type

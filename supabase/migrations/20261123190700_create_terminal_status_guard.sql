@@ -24,6 +24,8 @@ begin
 end
 $$;
 
+revoke all on function private.guard_terminal_status() from public;
+
 drop trigger if exists extraction_queue_guard_terminal_status on public.extraction_queue;
 create trigger extraction_queue_guard_terminal_status
   before update of status_id on public.extraction_queue

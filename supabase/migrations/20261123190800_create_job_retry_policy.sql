@@ -35,3 +35,6 @@ as $$
     interval '30 minutes'
   )
 $$;
+
+revoke all on function private.status_after_failure(public.extraction_queue, boolean) from public;
+revoke all on function private.retry_backoff(integer) from public;

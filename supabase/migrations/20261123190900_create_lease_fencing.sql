@@ -102,3 +102,9 @@ begin
   end if;
 end
 $$;
+
+revoke all on function private.holds_extraction_lease(public.extraction_queue, uuid) from public;
+revoke all on function private.holds_ocr_lease(public.extraction_queue, uuid) from public;
+revoke all on function private.raise_lease_not_held(uuid, uuid, text) from public;
+revoke all on function private.require_text(text, text) from public;
+revoke all on function private.require_between(integer, integer, integer, text) from public;

@@ -23,6 +23,8 @@ create index if not exists extraction_queue_retries_job_idx
 
 alter table public.extraction_queue_retries enable row level security;
 revoke all on table public.extraction_queue_retries from public, anon, authenticated;
+-- Supabase's default privileges also grant new sequences in public to anon.
+revoke all on sequence public.extraction_queue_retries_id_seq from public, anon, authenticated;
 grant select on table public.extraction_queue_retries to service_role;
 
 -- Reopens failed job `job_id` (status 4) on behalf of `operator` for

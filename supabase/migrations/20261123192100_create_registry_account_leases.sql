@@ -150,6 +150,8 @@ begin
 end
 $$;
 
+revoke all on function private.registry_account_is_healthy(public.registry_accounts) from public;
+revoke all on function private.raise_account_lease_not_held(uuid, text) from public;
 revoke all on function queue.lease_registry_account(text, integer) from public;
 revoke all on function queue.heartbeat_registry_account(uuid, uuid, integer) from public;
 revoke all on function queue.report_registry_account(uuid, uuid, boolean, text) from public;

@@ -50,6 +50,8 @@ describe("dispatch hints", () => {
     const calls = await hintsSent();
     expect(calls.length).toBeGreaterThanOrEqual(1);
     expect(calls.length).toBeLessThanOrEqual(3);
+    // NOTIFY folds identical payloads within a transaction, so the count
+    // alone would not catch a row-level trigger; `jobs: 1000` does.
     expect(calls[0]).toEqual({ function: "dispatch", body: { reason: "insert", source: "extraction_queue", jobs: 1000 } });
   });
 

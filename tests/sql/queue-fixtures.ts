@@ -71,17 +71,17 @@ export function planJob(number: string, overrides: Partial<JobRow> = {}): JobRow
 
 /** Inserts the rows in one statement and returns their ids in insertion order. */
 export async function insertJobs(sql: postgres.Sql, rows: readonly JobRow[]): Promise<string[]> {
+  const columns: (keyof JobRow)[] = [
+    "document_source",
+    "document_number",
+    "circonscription_fonciere",
+    "cadastre",
+    "designation_secondaire",
+    "acte_type",
+    "priority",
+  ];
   const inserted = await sql<{ id: string }[]>`
-    insert into extraction_queue ${sql(
-      rows.map((row) => ({ ...row })),
-      "document_source",
-      "document_number",
-      "circonscription_fonciere",
-      "cadastre",
-      "designation_secondaire",
-      "acte_type",
-      "priority",
-    )}
+    insert into extraction_queue ${sql(rows.map((row) => ({ ...row })), columns)}
     returning id`;
   return inserted.map((row) => row.id);
 }

@@ -69,7 +69,8 @@ export async function withGeminiBudget<T>(
     // Not retryable: no window will ever hold it. Split the request or raise GEMINI_TPM_LIMIT.
     throw new RangeError(`a Gemini call estimated at ${estimatedTokens} tokens can never fit the ${budget.limits.tpmLimit}-token budget`);
   }
-  await waitForAdmission(budget, Math.ceil(estimatedTokens), maxWaitMs, signal);
+  const admittedTokens = Math.ceil(estimatedTokens);
+  await waitForAdmission(budget, admittedTokens, maxWaitMs, signal);
 
   let response: T;
   try {
@@ -81,7 +82,8 @@ export async function withGeminiBudget<T>(
     throw new GeminiRateLimitedError(cooldownMs, retryDelay, { cause: error });
   }
   const actual = totalTokensOf(response);
-  if (actual !== undefined && actual > estimatedTokens) await budget.charge(actual - estimatedTokens);
+  // A smaller actual count is not refunded: the window it was admitted in may already be over.
+  if (actual !== undefined && actual > admittedTokens) await budget.charge(actual - admittedTokens);
   return response;
 }
 

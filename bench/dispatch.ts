@@ -1,0 +1,118 @@
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Redis } from "@upstash/redis";
+import postgres from "postgres";
+import { freePort } from "../infra/local/free-port.ts";
+import { LOCAL_STACK_DIR } from "../infra/local/paths.ts";
+import { startLocalStack, type LocalStack } from "../infra/local/stack.ts";
+import { connectJobDatabase, JobQueue } from "../runners/lifecycle/job-queue.ts";
+import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
+import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts";
+
+/**
+ * `npm run bench -- dispatch`, on a private local stack:
+ * 1. latency from a single-row INSERT to the local ECS endpoint receiving
+ *    RunTask (trigger → NOTIFY → bridge → Deno dispatch → Upstash → RunTask),
+ *    over 200 inserts one after another;
+ * 2. claim + complete throughput of 8 concurrent runner loops (the runner's
+ *    own JobQueue, as the `runner` role) over a 10,000-row backlog.
+ * Prints numbers; asserts nothing. Targets: p50 < 150 ms, p99 < 500 ms, ≥ 1,000 jobs/s.
+ */
+
+const LATENCY_SAMPLES = 200;
+const BACKLOG = 10_000;
+const RUNNERS = 8;
+
+export async function runDispatchBench(): Promise<void> {
+  const stateDir = await mkdtemp(join(LOCAL_STACK_DIR, "bench-dispatch-"));
+  await chmod(stateDir, 0o755);
+  const ports = { functions: await freePort(), postgres: await freePort(), redis: await freePort(), upstash: await freePort(), ecs: await freePort() };
+  console.log("dispatch bench: starting a private local stack…");
+  // Tasks exit at once: the benchmark measures dispatch, not runners.
+  const stack = await startLocalStack({ stateDir, ports, log: () => {}, taskCommand: () => ({ command: process.execPath, args: ["-e", ""] }) });
+  try {
+    await measureLatency(stack);
+    await measureThroughput(stack);
+  } finally {
+    await stack.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function measureLatency(stack: LocalStack): Promise<void> {
+  const sql = postgres(stack.urls.database, { max: 1, onnotice: () => {} });
+  const ledger = new CapacityLedger(new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken }), parseCapacityConfig({}));
+  const latencies: number[] = [];
+  try {
+    // One warm-up insert: Deno compiles the function's code paths on first use.
+    for (let i = -1; i < LATENCY_SAMPLES; i += 1) {
+      const before = stack.ecs.tasks().length;
+      const insertedAt = performance.timeOrigin + performance.now();
+      await sql`insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
+                values ('acte', ${String(2_000_000 + i)}, 'Montréal', 'Acte')`;
+      const task = await waitFor(() => stack.ecs.tasks()[before]);
+      if (i >= 0) latencies.push(task.runTaskReceivedAt - insertedAt);
+      // Back to an empty queue and a free ledger before the next sample.
+      await sql`delete from extraction_queue`;
+      await ledger.release(task.clientToken ?? "");
+      if ((i + 1) % 50 === 0) console.log(`  latency: ${i + 1}/${LATENCY_SAMPLES} inserts`);
+    }
+  } finally {
+    await sql.end();
+  }
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `insert → RunTask received, ${latencies.length} single-row inserts: ` +
+      `p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, ` +
+      `p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms (targets: p50 < 150, p99 < 500)`,
+  );
+}
+
+async function measureThroughput(stack: LocalStack): Promise<void> {
+  const admin = postgres(stack.urls.database, { max: 1, onnotice: () => {} });
+  await admin`delete from extraction_queue`;
+  await admin`insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
+              select 'acte', (3000000 + n)::text, 'Laval', 'Acte' from generate_series(1, ${BACKLOG}) as n`;
+  console.log(`  throughput: ${BACKLOG} rows waiting, ${RUNNERS} runners claiming…`);
+  const pools = Array.from({ length: RUNNERS }, () => connectJobDatabase(stack.urls.runnerDatabase, { max: 1 }));
+  const started = performance.now();
+  const completed = await Promise.all(
+    pools.map(async (sql, index) => {
+      const queue = new JobQueue(sql, { kind: "registre", workerId: `bench-${index}`, leaseSeconds: 300 });
+      let count = 0;
+      for (;;) {
+        const job = await queue.claim();
+        if (!job) return count;
+        await queue.completeExtraction(job, `actes/bench-${job.id}.pdf`);
+        count += 1;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(pools.map((sql) => sql.end()));
+  const total = completed.reduce((sum, count) => sum + count, 0);
+  const [check] = await admin<{ done: number; duplicates: number }[]>`
+    select count(*) filter (where status_id = 3)::int as done,
+           (select count(*) from (select id from extraction_queue group by id having count(*) > 1) d)::int as duplicates
+    from extraction_queue`;
+  await admin.end();
+  console.log(
+    `claim + complete, ${RUNNERS} runners over ${BACKLOG} rows: ${total} jobs in ${seconds.toFixed(2)} s = ` +
+      `${Math.round(total / seconds)} jobs/s (target ≥ 1,000); rows completed ${check?.done ?? 0}, per runner ${completed.join("/")}`,
+  );
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting for RunTask");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}

@@ -1,0 +1,18 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+// The AWS side: where runner tasks run. One stage per Supabase project (dev,
+// staging, prod); docs/deploy.md turns the outputs into dispatch secrets.
+export default $config({
+  app(input) {
+    return {
+      name: "registre-extraction",
+      removal: input?.stage === "production" || input?.stage === "prod" ? "retain" : "remove",
+      home: "aws",
+      providers: { aws: { region: "ca-central-1" } },
+    };
+  },
+  async run() {
+    const { dispatchSecrets } = await import("./infra/dispatch-access.ts");
+    return dispatchSecrets;
+  },
+});
