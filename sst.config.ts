@@ -12,7 +12,11 @@ export default $config({
     };
   },
   async run() {
-    const { dispatchSecrets } = await import("./infra/dispatch-access.ts");
-    return dispatchSecrets;
+    await import("./infra/secrets.ts");
+    await import("./infra/network.ts");
+    await import("./infra/cluster.ts");
+    await import("./infra/tasks.ts");
+    const { dispatchSecrets, dispatchUser } = await import("./infra/dispatch-access.ts");
+    return { ...dispatchSecrets, DispatchIamUser: dispatchUser.name };
   },
 });

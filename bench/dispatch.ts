@@ -1,11 +1,12 @@
+import { fork } from "node:child_process";
+import { once } from "node:events";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "@upstash/redis";
 import postgres from "postgres";
 import { freePort } from "../infra/local/free-port.ts";
-import { LOCAL_STACK_DIR } from "../infra/local/paths.ts";
+import { LOCAL_STACK_DIR, PROJECT_ROOT } from "../infra/local/paths.ts";
 import { startLocalStack, type LocalStack } from "../infra/local/stack.ts";
-import { connectJobDatabase, JobQueue } from "../runners/lifecycle/job-queue.ts";
 import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
 import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts";
 
@@ -14,12 +15,12 @@ import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts
  * 1. latency from a single-row INSERT to the local ECS endpoint receiving
  *    RunTask (trigger → NOTIFY → bridge → Deno dispatch → Upstash → RunTask),
  *    over 200 inserts one after another;
- * 2. claim + complete throughput of 8 concurrent runner loops (the runner's
- *    own JobQueue, as the `runner` role) over a 10,000-row backlog.
+ * 2. claim + complete throughput of 8 concurrent runner processes (the
+ *    runner's own JobQueue, as the `runner` role) over a 10,000-row backlog.
  * Prints numbers; asserts nothing. Targets: p50 < 150 ms, p99 < 500 ms, ≥ 1,000 jobs/s.
  */
 
-const LATENCY_SAMPLES = 200;
+const LATENCY_SAMPLES = Number(process.env["BENCH_LATENCY_SAMPLES"] ?? 200);
 const BACKLOG = 10_000;
 const RUNNERS = 8;
 
@@ -74,22 +75,26 @@ async function measureThroughput(stack: LocalStack): Promise<void> {
   await admin`insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
               select 'acte', (3000000 + n)::text, 'Laval', 'Acte' from generate_series(1, ${BACKLOG}) as n`;
   console.log(`  throughput: ${BACKLOG} rows waiting, ${RUNNERS} runners claiming…`);
-  const pools = Array.from({ length: RUNNERS }, () => connectJobDatabase(stack.urls.runnerDatabase, { max: 1 }));
+  const runners = await Promise.all(
+    Array.from({ length: RUNNERS }, async (_, index) => {
+      const child = fork(join(PROJECT_ROOT, "bench", "claim-complete-runner.ts"), {
+        execArgv: ["--import", "tsx"],
+        env: { ...process.env, BENCH_DATABASE_URL: stack.urls.runnerDatabase, BENCH_WORKER_ID: `bench-${index}` },
+      });
+      await once(child, "message");
+      return child;
+    }),
+  );
   const started = performance.now();
   const completed = await Promise.all(
-    pools.map(async (sql, index) => {
-      const queue = new JobQueue(sql, { kind: "registre", workerId: `bench-${index}`, leaseSeconds: 300 });
-      let count = 0;
-      for (;;) {
-        const job = await queue.claim();
-        if (!job) return count;
-        await queue.completeExtraction(job, `actes/bench-${job.id}.pdf`);
-        count += 1;
-      }
+    runners.map(async (child) => {
+      const done = once(child, "message");
+      child.send("go");
+      const [message] = (await done) as [{ completed: number }];
+      return message.completed;
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  await Promise.all(pools.map((sql) => sql.end()));
   const total = completed.reduce((sum, count) => sum + count, 0);
   const [check] = await admin<{ done: number; duplicates: number }[]>`
     select count(*) filter (where status_id = 3)::int as done,

@@ -282,7 +282,9 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
 
   // A claim that raced with SIGTERM: hand the job straight back.
   if (draining.aborted) {
-    return (await report(log, "release", () => queue.release(job))) ? "released" : "unreported";
+    const status = await report(log, "release", () => queue.release(job));
+    log.info("job released unstarted: claimed as the runner began draining", { status_id: status });
+    return status === undefined ? "unreported" : "released";
   }
   log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
 

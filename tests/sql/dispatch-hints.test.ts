@@ -16,6 +16,8 @@ describe("dispatch hints", () => {
 
   beforeAll(async () => {
     database = await createFreshDatabase();
+    // Every change hints in these tests; the throttle has its own test below.
+    await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
     const listener = await database.sql.listen("edge_function_calls", (payload) => received.push(JSON.parse(payload) as EdgeFunctionCall));
     unlisten = listener.unlisten;
   });
@@ -86,5 +88,21 @@ describe("dispatch hints", () => {
     await endBackoff(database.sql, failed.id);
     await database.sql`select private.dispatch_tick()`;
     expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "tick", source: "pg_cron", jobs: 2 } }]);
+  });
+
+  it("completions in a burst send one hint per throttle interval, not one each", async () => {
+    await database.sql`update private.dispatch_hint_throttle set min_interval = '1 hour', last_sent_at = '-infinity'`;
+    try {
+      await insertJobs(database.sql, Array.from({ length: 20 }, (_, n) => acteJob(`burst-${n}`)));
+      const jobs = await claim(database.sql, "registre", 20);
+      await hintsSent();
+      for (const job of jobs) await database.sql`select queue.complete_extraction(${job.id}, ${job.lease_token}, ${`actes/${job.id}.pdf`})`;
+      expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "ready-for-ocr", source: "extraction_queue", jobs: 1 } }]);
+      // Inserts are not throttled: a person adding a request is heard at once.
+      await insertJob(database.sql, acteJob("after-burst"));
+      expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "insert", source: "extraction_queue", jobs: 1 } }]);
+    } finally {
+      await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
+    }
   });
 });

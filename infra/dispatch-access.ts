@@ -1,0 +1,83 @@
+/**
+ * What the dispatch function needs to start runners in this stage: an IAM
+ * identity allowed to do exactly that, and the values that become its
+ * Supabase secrets (the names parseEcsConfig reads in ecs-client.ts).
+ */
+import { cluster } from "./cluster.ts";
+import { runnerAssignPublicIp, runnerSecurityGroup, runnerSubnets } from "./network.ts";
+import { ocrTask, registreTask, RUNNER_CONTAINER_NAMES } from "./tasks.ts";
+
+/**
+ * The dispatch function runs on Supabase's edge runtime, outside AWS: it has
+ * no instance or task role to assume and no identity AWS could federate, so
+ * it signs its ECS calls with the access key of this IAM user. The user may
+ * only start the two runner task definitions in this cluster, watch and stop
+ * tasks in this cluster, and hand the runners' roles to ECS while doing so
+ * (RunTask requires iam:PassRole on a task definition's task and execution
+ * roles). A leaked key can start runners, which the capacity ledger and the
+ * job leases keep harmless, and nothing else.
+ *
+ * The access key itself is created outside the deploy (docs/deploy.md), so
+ * it never sits in the SST state and can be rotated without a deploy.
+ */
+export const dispatchUser = new aws.iam.User("DispatchUser", { path: `/${$app.name}/` });
+
+const clusterArn = cluster.nodes.cluster.apply((ecsCluster) => ecsCluster.arn);
+/** Every revision of a task definition: dispatch names the family, so RunTask takes the latest. */
+const everyRevisionOf = (task: sst.aws.Task) =>
+  task.nodes.taskDefinition.apply((definition) => $interpolate`${definition.arnWithoutRevision}:*`);
+/** Task ARNs are the cluster ARN with `task/` for `cluster/`, then the task id. */
+const tasksInCluster = clusterArn.apply((arn) => `${arn.replace(":cluster/", ":task/")}/*`);
+
+new aws.iam.UserPolicy("DispatchUserPolicy", {
+  user: dispatchUser.name,
+  policy: aws.iam.getPolicyDocumentOutput({
+    statements: [
+      {
+        sid: "StartRunnerTasks",
+        actions: ["ecs:RunTask"],
+        resources: [everyRevisionOf(registreTask), everyRevisionOf(ocrTask)],
+        conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [clusterArn] }],
+      },
+      {
+        sid: "WatchAndStopRunnerTasks",
+        actions: ["ecs:DescribeTasks", "ecs:StopTask"],
+        resources: [tasksInCluster],
+        conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [clusterArn] }],
+      },
+      {
+        sid: "HandRunnerRolesToEcs",
+        actions: ["iam:PassRole"],
+        resources: [
+          registreTask.nodes.taskRole.arn,
+          registreTask.nodes.executionRole.arn,
+          ocrTask.nodes.taskRole.arn,
+          ocrTask.nodes.executionRole.arn,
+        ],
+        conditions: [{ test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] }],
+      },
+    ],
+  }).json,
+});
+
+const familyOf = (task: sst.aws.Task) => task.nodes.taskDefinition.apply((definition) => definition.family);
+
+/**
+ * The dispatch function's ECS secrets, named as parseEcsConfig reads them.
+ * `sst deploy` prints them and writes them to .sst/outputs.json; deploy.md
+ * turns that file into `supabase secrets set`. AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY come from `aws iam create-access-key` instead.
+ * ECS_CAPACITY_PROVIDER is left to the operator: the cluster accepts
+ * FARGATE_SPOT whenever dispatch asks for it.
+ */
+export const dispatchSecrets = {
+  AWS_REGION: aws.getRegionOutput().region,
+  ECS_CLUSTER: clusterArn,
+  ECS_TASK_DEFINITION_REGISTRE: familyOf(registreTask),
+  ECS_TASK_DEFINITION_OCR: familyOf(ocrTask),
+  ECS_CONTAINER_NAME_REGISTRE: RUNNER_CONTAINER_NAMES.registre,
+  ECS_CONTAINER_NAME_OCR: RUNNER_CONTAINER_NAMES.ocr,
+  ECS_SUBNETS: runnerSubnets.apply((ids) => ids.join(",")),
+  ECS_SECURITY_GROUPS: runnerSecurityGroup.id,
+  ECS_ASSIGN_PUBLIC_IP: runnerAssignPublicIp,
+};
