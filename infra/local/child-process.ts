@@ -83,12 +83,25 @@ export async function run(command: string, args: readonly string[], options: Spa
   return output;
 }
 
-/** Polls `probe` until it resolves true, or throws naming `what` after `timeoutMs`. */
+/** Thrown by a `waitFor` probe when waiting longer cannot help (the process died). */
+export class GiveUpWaiting extends Error {
+  override readonly name = "GiveUpWaiting";
+}
+
+/**
+ * Polls `probe` until it resolves true, or throws naming `what` after
+ * `timeoutMs`. A probe that throws counts as "not yet", except with
+ * GiveUpWaiting, which ends the wait at once.
+ */
 export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delay = 25;
   while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
+    const ready = await probe().catch((error: unknown) => {
+      if (error instanceof GiveUpWaiting) throw error;
+      return false;
+    });
+    if (ready) return;
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 250);
   }

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
+import { GiveUpWaiting, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
 import { FUNCTIONS_DIR, PROJECT_ROOT } from "./paths.ts";
 
 export interface EdgeRuntime {
@@ -36,7 +36,7 @@ export async function startEdgeRuntime(options: {
   );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`the edge runtime on port ${port}`, async () => {
-    if (runtime.child.exitCode !== null) throw new Error(`deno exited with ${runtime.child.exitCode}; see its log`);
+    if (runtime.child.exitCode !== null) throw new GiveUpWaiting(`deno exited with ${runtime.child.exitCode}; see its log`);
     const response = await fetch(`${url}/functions/v1/`);
     await response.body?.cancel();
     return response.status === 404;

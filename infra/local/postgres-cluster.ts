@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import postgres from "postgres";
-import { run, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
+import { GiveUpWaiting, run, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
 
 const BIN_DIR = "/usr/lib/postgresql/15/bin";
 
@@ -73,7 +73,7 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     `postgres://${encodeURIComponent(role)}${password ? `:${encodeURIComponent(password)}` : ""}@127.0.0.1:${port}/${database}`;
 
   await waitFor(`PostgreSQL on port ${port}`, async () => {
-    if (postmaster.child.exitCode !== null) throw new Error(`postgres exited with ${postmaster.child.exitCode}; see its log`);
+    if (postmaster.child.exitCode !== null) throw new GiveUpWaiting(`postgres exited with ${postmaster.child.exitCode}; see its log`);
     const sql = postgres(url(), { max: 1, connect_timeout: 1, onnotice: () => {} });
     try {
       await sql`select 1`;

@@ -1,5 +1,5 @@
 import { connect } from "node:net";
-import { startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
+import { GiveUpWaiting, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
 
 export interface RedisServer {
   readonly url: string;
@@ -20,7 +20,7 @@ export async function startRedisServer(options: { port: number; binary?: string 
     { name: "redis" },
   );
   await waitFor(`redis-server on port ${port}`, async () => {
-    if (process.child.exitCode !== null) throw new Error(`redis-server exited with ${process.child.exitCode}`);
+    if (process.child.exitCode !== null) throw new GiveUpWaiting(`redis-server exited with ${process.child.exitCode}`);
     return ping(port);
   });
   return { url: `redis://127.0.0.1:${port}`, port, process, stop: () => process.stop() };

@@ -168,6 +168,8 @@ async function runPipeline(redis: Redis, scripts: ScriptRewriter, commands: read
     const own = redis.duplicate();
     own.on("error", () => {});
     try {
+      // The offline queue is off, so connect before the first command.
+      await own.connect();
       const replies: Reply[] = [];
       for (const [i, command] of commands.entries()) {
         replies.push(refused[i] ?? (await runOne(own, scripts.prepare(command))));

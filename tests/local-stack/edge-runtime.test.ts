@@ -27,6 +27,17 @@ describe("the local edge runtime (Deno)", () => {
     expect(body.migrations).toBeGreaterThan(0);
   });
 
+  it("answers 503 naming every missing variable for a function whose configuration is incomplete", async () => {
+    // Only SUPABASE_DB_URL is set here: dispatch cannot boot, health still serves.
+    const response = await fetch(`${runtime.url}/functions/v1/dispatch`, { method: "POST" });
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { code: string; message: string };
+    expect(body.code).toBe("BOOT_ERROR");
+    for (const variable of ["DISPATCH_SECRET is missing", "UPSTASH_REDIS_REST_TOKEN is missing", "ENVIRONMENT is missing", "ECS_CLUSTER is missing"]) {
+      expect(body.message).toContain(variable);
+    }
+  });
+
   it("answers 404 naming the path for a function that does not exist", async () => {
     const response = await fetch(`${runtime.url}/functions/v1/no-such-function`);
     expect(response.status).toBe(404);

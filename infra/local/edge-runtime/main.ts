@@ -36,6 +36,12 @@ for await (const entry of Deno.readDir(functionsDir)) {
   };
   try {
     await import(entryPoint.href);
+  } catch (error) {
+    // As on the hosted runtime, a function that fails to boot (a missing
+    // secret, say) answers 503 with why, and the others keep serving.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(JSON.stringify({ level: "error", msg: "function failed to boot", function: entry.name, error: message }));
+    captured = () => Response.json({ code: "BOOT_ERROR", message: `function ${entry.name} failed to boot: ${message}` }, { status: 503 });
   } finally {
     Deno.serve = realServe;
   }

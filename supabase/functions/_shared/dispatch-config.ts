@@ -60,7 +60,9 @@ const schema = z.object({
 export function parseDispatchConfig(env: Record<string, string | undefined>): DispatchConfig {
   const input = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, blankToUndefined(env[name])]));
   const parsed = schema.safeParse(input);
-  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${String(issue.path[0])} ${input[String(issue.path[0])] === undefined ? "is missing" : issue.message}`);
   let capacity: CapacityConfig | undefined;
   let ecs: EcsConfig | undefined;
   try {
