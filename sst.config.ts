@@ -12,10 +12,7 @@ export default $config({
     };
   },
   async run() {
-    await import("./infra/secrets.ts");
-    await import("./infra/network.ts");
-    await import("./infra/cluster.ts");
-    await import("./infra/tasks.ts");
+    // infra/dispatch-access.ts imports the rest: secrets, network, cluster, tasks.
     const { dispatchSecrets, dispatchUser } = await import("./infra/dispatch-access.ts");
     return { ...dispatchSecrets, DispatchIamUser: dispatchUser.name };
   },

@@ -11,7 +11,8 @@
  * - an EC2 NAT (`nat: "ec2"`, fck-nat on a t4g.nano) is cheap, but its small
  *   baseline bandwidth becomes the bottleneck when several tasks pull the
  *   Chromium image at once, and it is one more instance to keep alive.
- * A public IPv4 address costs $0.005 per task-hour, only while a task runs.
+ * A public IPv4 address costs $0.005 per task-hour, only while a task runs
+ * (us-east-1 list prices; ca-central-1 is close).
  *
  * The price: a task's egress address changes with every task. If Supabase
  * network restrictions or the registry ever require a fixed address, set
