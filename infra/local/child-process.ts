@@ -107,3 +107,13 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** True while a process (or, for a negative id, a process group) exists; signal 0 checks without signalling. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -25,7 +25,10 @@ export async function startEdgeRuntime(options: {
   const deno = join(PROJECT_ROOT, "node_modules", ".bin", "deno");
   const runtime = startProcess(
     deno,
-    ["run", "--config", join(FUNCTIONS_DIR, "deno.json"), "--allow-net", "--allow-env", "--allow-read", "--allow-sys", join(PROJECT_ROOT, "infra", "local", "edge-runtime", "main.ts")],
+    // --node-modules-dir=manual here rather than in deno.json: offline, npm:
+    // imports must come from node_modules, while a hosted deploy resolves
+    // them from the registry as usual.
+    ["run", "--config", join(FUNCTIONS_DIR, "deno.json"), "--node-modules-dir=manual", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", join(PROJECT_ROOT, "infra", "local", "edge-runtime", "main.ts")],
     {
       name: "edge-runtime",
       cwd: FUNCTIONS_DIR,

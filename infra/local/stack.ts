@@ -121,7 +121,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
       stopTimeoutMs: 10_000,
       onEvent: (event) => {
-        if (event.type === "task-output") log({ level: "info", msg: "task", arn: event.arn.slice(-12), line: event.line });
+        if (event.type === "task-output") log(taskLogEntry(event.arn, event.line));
         if (event.type === "task-started") log({ level: "info", msg: "task started", definition: event.task.taskDefinition, kind: event.task.environment["JOB_KIND"] });
         if (event.type === "task-stopped") log({ level: "info", msg: "task stopped", definition: event.task.taskDefinition, exitCode: event.task.exitCode });
       },
@@ -185,6 +185,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop();
     throw error;
   }
+}
+
+/** A runner's JSON log line as a stack log entry; any other line as text. */
+function taskLogEntry(arn: string, line: string): Parameters<StackLog>[0] {
+  const task = arn.slice(-8);
+  try {
+    const parsed: unknown = JSON.parse(line);
+    if (parsed && typeof parsed === "object" && "msg" in parsed && typeof parsed.msg === "string") {
+      const { msg, level, time, ...fields } = parsed as Record<string, unknown>;
+      const known = level === "debug" || level === "warn" || level === "error" ? level : "info";
+      return { level: known, msg: `task ${task}: ${String(msg)}`, ...fields };
+    }
+  } catch {
+    // Not JSON: shown as it is.
+  }
+  return { level: "info", msg: `task ${task}: ${line}` };
 }
 
 /**

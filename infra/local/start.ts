@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { isProcessAlive } from "./child-process.ts";
 import { DEFAULT_LOCAL_PORTS } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";
 import { startLocalStack, type StackLog } from "./stack.ts";
@@ -48,7 +49,7 @@ const lockFile = join(stateDir, "stack.pid");
 await mkdir(stateDir, { recursive: true });
 if (existsSync(lockFile)) {
   const pid = Number((await readFile(lockFile, "utf8")).trim());
-  if (Number.isInteger(pid) && isAlive(pid)) {
+  if (Number.isInteger(pid) && isProcessAlive(pid)) {
     process.stderr.write(`the local stack is already running (pid ${pid}); stop it with Ctrl+C in its terminal or \`kill ${pid}\`\n`);
     process.exit(1);
   }
@@ -77,13 +78,4 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         process.exit(0);
       });
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
