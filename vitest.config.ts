@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/global-setup.ts"],
+    reporters: ["default", "./tests/summary-reporter.ts"],
     pool: "forks",
     maxWorkers: 2,
     testTimeout: 30_000,

@@ -9,6 +9,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseCapacityConfig, type CapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
+import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
 import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
 import { JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
@@ -154,7 +155,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     jobKind,
     environment: e[RUNNER_TASK_ENV.environment],
     ledgerLeaseId: e[RUNNER_TASK_ENV.ledgerLeaseId],
-    ledgerKeyPrefix: `${e.REDIS_KEY_PREFIX}ledger`,
+    ledgerKeyPrefix: redisKeyPrefixes(e.REDIS_KEY_PREFIX).ledger,
     databaseUrl: e.DATABASE_URL,
     upstash: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     capacity: parseCapacityConfig(env),

@@ -8,6 +8,7 @@ import { EcsError, runnerTaskEnvironment, runnerTaskFor, type EcsClient } from "
 import { EnvironmentDemandBoard } from "./environment-demand.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
+import { redisKeyPrefixes } from "./redis-keys.ts";
 
 /**
  * One dispatch: read the backlog (SQL) and the budgets (Upstash), plan, then
@@ -49,7 +50,7 @@ export class DispatchUnavailableError extends Error {
 
 export async function dispatch(deps: DispatchDependencies, reason: string): Promise<DispatchOutcome | { skipped: string }> {
   const { config, redis } = deps;
-  const lock = new DispatchLock(redis, `${config.redisKeyPrefix}dispatch:lock:${config.environment}`);
+  const lock = new DispatchLock(redis, `${redisKeyPrefixes(config.redisKeyPrefix).dispatchLock}:${config.environment}`);
   let locked;
   try {
     locked = await lock.withLock(() => dispatchHoldingLock(deps, reason));
@@ -64,7 +65,7 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
 
 async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): Promise<DispatchOutcome> {
   const { config, ledger, gemini, redis } = deps;
-  const board = new EnvironmentDemandBoard(redis, { keyPrefix: `${config.redisKeyPrefix}dispatch:demand` });
+  const board = new EnvironmentDemandBoard(redis, { keyPrefix: redisKeyPrefixes(config.redisKeyPrefix).environmentDemand });
 
   const backlog = await readBacklog(deps.sql).catch((error: unknown) => {
     throw new DispatchUnavailableError(`postgres unreachable: ${message(error)}`, { cause: error });

@@ -9,6 +9,7 @@ import { dispatch, DispatchUnavailableError } from "../_shared/dispatch.ts";
 import { parseDispatchConfig } from "../_shared/dispatch-config.ts";
 import { EcsClient } from "../_shared/ecs-client.ts";
 import { GeminiRateBudget } from "../_shared/gemini-rate-budget.ts";
+import { redisKeyPrefixes } from "../_shared/redis-keys.ts";
 
 const config = parseDispatchConfig(Deno.env.toObject());
 // prepare: false because hosted functions reach Postgres through the
@@ -17,8 +18,9 @@ const sql = postgres(config.databaseUrl, { max: 2, prepare: false, connect_timeo
 // One quick retry: a dispatcher that cannot reach Upstash answers 503 and
 // the next tick tries again, rather than waiting out the client's backoff.
 const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, retry: { retries: 1, backoff: () => 100 }, enableAutoPipelining: false });
-const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: `${config.redisKeyPrefix}ledger` });
-const gemini = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: `${config.redisKeyPrefix}gemini` });
+const keys = redisKeyPrefixes(config.redisKeyPrefix);
+const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: keys.ledger });
+const gemini = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: keys.gemini });
 const ecs = new EcsClient(config.ecs);
 const log = (entry: Record<string, unknown>) => console.log(JSON.stringify({ time: new Date().toISOString(), function: "dispatch", environment: config.environment, ...entry }));
 

@@ -1,0 +1,23 @@
+import type { Reporter, TestModule } from "vitest/node";
+
+/**
+ * Ends the run with one plain line, `N passed, N failed, N skipped`, that CI
+ * logs and people can grep, after vitest's own coloured summary.
+ */
+export default class SummaryReporter implements Reporter {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    for (const module of testModules) {
+      for (const test of module.children.allTests()) {
+        const state = test.result().state;
+        if (state === "passed") counts.passed += 1;
+        else if (state === "failed") counts.failed += 1;
+        else counts.skipped += 1;
+      }
+      // A file that failed before its tests ran (a hook, an import) failed too.
+      if (module.state() === "failed" && [...module.children.allTests()].every((test) => test.result().state !== "failed")) counts.failed += 1;
+    }
+    counts.failed += unhandledErrors.length;
+    process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+  }
+}
