@@ -13,11 +13,9 @@ await sql`select 1`;
 process.send({ ready: true });
 process.once("message", async () => {
   let completed = 0;
-  for (;;) {
-    const job = await queue.claim();
-    if (!job) break;
-    await queue.completeExtraction(job, `actes/bench-${job.id}.pdf`);
-    completed += 1;
+  // As the runner lifecycle does: each completion claims the next job.
+  for (let job = await queue.claim(); job; completed += 1) {
+    job = (await queue.completeExtractionAndClaimNext(job, `actes/bench-${job.id}.pdf`)).next;
   }
   await sql.end();
   process.send?.({ completed }, () => process.exit(0));

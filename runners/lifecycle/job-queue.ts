@@ -60,6 +60,12 @@ const claimedRowSchema = z.object({
   attempt: z.number().int(),
 });
 
+/** A completion's new status, and the job claimed with it (undefined when none was waiting). */
+export interface CompletedAndNext {
+  readonly status: number;
+  readonly next: ClaimedJob | undefined;
+}
+
 export interface JobQueueOptions {
   kind: JobKind;
   /** Stored on claimed rows (`worker_id` / `ocr_worker_id`). */
@@ -113,24 +119,7 @@ export class JobQueue {
     const rows = await this.#sql`
       select * from queue.claim_jobs(${kind}, ${workerId}, 1, ${leaseSeconds})
     `;
-    const row = rows[0];
-    if (row === undefined) return undefined;
-    const parsed = claimedRowSchema.parse(row);
-    return {
-      id: parsed.id,
-      kind,
-      leaseToken: parsed.lease_token,
-      leaseExpiresAt: parsed.lease_expires_at,
-      documentSource: parsed.document_source,
-      documentNumber: parsed.document_number,
-      documentNumberNormalized: parsed.document_number_normalized,
-      circonscriptionFonciere: parsed.circonscription_fonciere,
-      cadastre: parsed.cadastre,
-      designationSecondaire: parsed.designation_secondaire,
-      acteType: parsed.acte_type,
-      supabasePath: parsed.supabase_path,
-      attempt: parsed.attempt,
-    };
+    return rows[0] === undefined ? undefined : this.#claimed(rows[0]);
   }
 
   /** Extends the job's lease by leaseSeconds from now; returns the new expiry. */
@@ -163,6 +152,31 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Records the downloaded PDF and, in the same transaction and round trip,
+   * claims the next registre job: what a runner that is not shutting down does.
+   */
+  async completeExtractionAndClaimNext(job: ClaimedJob, supabasePath: string): Promise<CompletedAndNext> {
+    const { workerId, leaseSeconds } = this.#options;
+    return this.#fenced(job, async () => {
+      const [row] = await this.#sql`
+        select * from queue.complete_extraction_and_claim_next(${job.id}, ${job.leaseToken}, ${supabasePath}, ${workerId}, ${leaseSeconds})
+      `;
+      return this.#completedAndNext(row);
+    });
+  }
+
+  /** Records the raw and corrected OCR text and claims the next job of this runner's OCR kind, in one round trip. */
+  async completeOcrAndClaimNext(job: ClaimedJob, fileContent: string, boostedFileContent: string): Promise<CompletedAndNext> {
+    const { kind, workerId, leaseSeconds } = this.#options;
+    return this.#fenced(job, async () => {
+      const [row] = await this.#sql`
+        select * from queue.complete_ocr_and_claim_next(${job.id}, ${job.leaseToken}, ${fileContent}, ${boostedFileContent}, ${kind}, ${workerId}, ${leaseSeconds})
+      `;
+      return this.#completedAndNext(row);
+    });
+  }
+
   /** Records a failure (one attempt spent); returns the new status (waiting again, or 4). */
   async fail(job: ClaimedJob, error: string, isFinal: boolean): Promise<number> {
     return this.#fenced(job, async () => {
@@ -181,6 +195,30 @@ export class JobQueue {
       `;
       return statusOf(row);
     });
+  }
+
+  #claimed(row: unknown): ClaimedJob {
+    const parsed = claimedRowSchema.parse(row);
+    return {
+      id: parsed.id,
+      kind: this.#options.kind,
+      leaseToken: parsed.lease_token,
+      leaseExpiresAt: parsed.lease_expires_at,
+      documentSource: parsed.document_source,
+      documentNumber: parsed.document_number,
+      documentNumberNormalized: parsed.document_number_normalized,
+      circonscriptionFonciere: parsed.circonscription_fonciere,
+      cadastre: parsed.cadastre,
+      designationSecondaire: parsed.designation_secondaire,
+      acteType: parsed.acte_type,
+      supabasePath: parsed.supabase_path,
+      attempt: parsed.attempt,
+    };
+  }
+
+  #completedAndNext(row: Record<string, unknown> | undefined): CompletedAndNext {
+    const status = z.object({ completed_status_id: z.number().int() }).parse(row).completed_status_id;
+    return { status, next: row?.["id"] == null ? undefined : this.#claimed(row) };
   }
 
   async #fenced<T>(job: ClaimedJob, call: () => Promise<T>): Promise<T> {

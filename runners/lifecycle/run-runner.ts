@@ -21,7 +21,7 @@ import { Redis } from "@upstash/redis";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { jitteredBackoffMs, sleepUnlessAborted } from "./backoff.ts";
 import { classifyFailure } from "./job-errors.ts";
-import { connectJobDatabase, JobQueue, LeaseLostError, type ClaimedJob } from "./job-queue.ts";
+import { connectJobDatabase, JobQueue, LeaseLostError, type ClaimedJob, type CompletedAndNext } from "./job-queue.ts";
 import { startLeaseRenewal, type LeaseRenewal } from "./lease-renewal.ts";
 import { secretValues, type RunnerConfig } from "./runner-config.ts";
 import { createLogger, type Logger } from "./structured-log.ts";
@@ -230,10 +230,13 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
   let claimFailures = 0;
   let infrastructureFailures = 0;
 
-  while (!draining.aborted) {
-    let job: ClaimedJob | undefined;
+  // The job claimed together with the last completion, if any.
+  let next: ClaimedJob | undefined;
+  while (!draining.aborted || next !== undefined) {
+    let job: ClaimedJob | undefined = next;
+    next = undefined;
     try {
-      job = await queue.claim();
+      job ??= await queue.claim();
       claimFailures = 0;
     } catch (error) {
       claimFailures += 1;
@@ -257,7 +260,8 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
       continue;
     }
 
-    const result = await runJob(job, context);
+    const { result, claimedNext } = await runJob(job, context);
+    next = claimedNext;
     idleSince = Date.now();
     if (result === "released-infrastructure") {
       infrastructureFailures += 1;
@@ -275,7 +279,7 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
   return RUNNER_EXIT_CODES.ok;
 }
 
-async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobResult> {
+async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
   const { config, queue, handle, draining } = context;
   const log = context.log.child({ job_id: job.id, attempt: job.attempt, document_source: job.documentSource });
   const startedAt = Date.now();
@@ -284,7 +288,7 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
   if (draining.aborted) {
     const status = await report(log, "release", () => queue.release(job));
     log.info("job released unstarted: claimed as the runner began draining", { status_id: status });
-    return status === undefined ? "unreported" : "released";
+    return { result: status === undefined ? "unreported" : "released" };
   }
   log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
 
@@ -340,21 +344,21 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
   const durationMs = Date.now() - startedAt;
   if (stopReason === "lease-lost" || heartbeat.lost) {
     log.warn("job dropped: its lease is no longer ours, so nothing is written", { duration_ms: durationMs });
-    return "lease-lost";
+    return { result: "lease-lost" };
   }
 
   if (settled?.ok) {
     const outcome = settled.outcome;
     const mismatch = outcomeMismatch(job, outcome);
     if (mismatch === undefined) {
-      const status = await report(log, "complete", () =>
-        outcome.kind === "extracted"
-          ? queue.completeExtraction(job, outcome.supabasePath)
-          : queue.completeOcr(job, outcome.fileContent, outcome.boostedFileContent),
-      );
-      if (status === undefined) return "unreported";
-      log.info("job completed", { status_id: status, duration_ms: durationMs });
-      return "completed";
+      // Not draining: claim the next job in the same round trip. (Should a
+      // retry follow a lost reply, the first call's claim is never seen; its
+      // lease expires and the reaper returns that job.)
+      const claimNext = !draining.aborted;
+      const reported = await report(log, "complete", () => recordOutcome(queue, job, outcome, claimNext));
+      if (reported === undefined) return { result: "unreported" };
+      log.info("job completed", { status_id: reported.status, duration_ms: durationMs });
+      return { result: "completed", ...(reported.next ? { claimedNext: reported.next } : {}) };
     }
     settled = { ok: false, error: new Error(mismatch) };
   }
@@ -362,9 +366,9 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
   if (stopReason === "shutdown") {
     // The handler was cut short by us, not by the document: no attempt spent.
     const status = await report(log, "release", () => queue.release(job));
-    if (status === undefined) return "unreported";
+    if (status === undefined) return { result: "unreported" };
     log.info("job released at shutdown", { status_id: status, duration_ms: durationMs });
-    return "released";
+    return { result: "released" };
   }
 
   const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
@@ -375,13 +379,23 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<JobRe
       status_id: status,
       duration_ms: durationMs,
     });
-    return status === undefined ? "unreported" : "released-infrastructure";
+    return { result: status === undefined ? "unreported" : "released-infrastructure" };
   }
   const isFinal = failure.disposition === "final";
   const status = await report(log, "fail", () => queue.fail(job, failure.message, isFinal));
-  if (status === undefined) return "unreported";
+  if (status === undefined) return { result: "unreported" };
   log.warn("job failed", { disposition: failure.disposition, error: failure.message, status_id: status, duration_ms: durationMs });
-  return "failed";
+  return { result: "failed" };
+}
+
+/** Records a finished job's outcome; with `claimNext`, claims the runner's next job in the same round trip. */
+async function recordOutcome(queue: JobQueue, job: ClaimedJob, outcome: JobOutcome, claimNext: boolean): Promise<CompletedAndNext> {
+  if (outcome.kind === "extracted") {
+    if (claimNext) return queue.completeExtractionAndClaimNext(job, outcome.supabasePath);
+    return { status: await queue.completeExtraction(job, outcome.supabasePath), next: undefined };
+  }
+  if (claimNext) return queue.completeOcrAndClaimNext(job, outcome.fileContent, outcome.boostedFileContent);
+  return { status: await queue.completeOcr(job, outcome.fileContent, outcome.boostedFileContent), next: undefined };
 }
 
 /**
@@ -423,7 +437,7 @@ function outcomeMismatch(job: ClaimedJob, outcome: JobOutcome): string | undefin
  * (someone else owns the job now) or errors to the end, in which case the
  * lease expires and the reaper returns the job.
  */
-async function report(log: Logger, what: "complete" | "fail" | "release", call: () => Promise<number>): Promise<number | undefined> {
+async function report<T>(log: Logger, what: "complete" | "fail" | "release", call: () => Promise<T>): Promise<T | undefined> {
   for (let attempt = 1; attempt <= REPORT_ATTEMPTS; attempt += 1) {
     try {
       return await call();

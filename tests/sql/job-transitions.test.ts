@@ -305,3 +305,56 @@ describe("queue.reap_expired_leases", () => {
 function failTest(message: string): never {
   throw new Error(message);
 }
+
+describe("complete and claim the next job in one call", () => {
+  const completeExtractionAndClaimNext = (job: Claim, worker = "runner-b") =>
+    sql<({ completed_status_id: number } & Partial<Claim>)[]>`
+      select * from queue.complete_extraction_and_claim_next(${job.id}, ${job.lease_token}, ${`actes/${job.id}.pdf`}, ${worker}, 300)`;
+
+  it("completes the extraction and claims the next registre job for the same runner", async () => {
+    const first = await insertJob(sql, acteJob("N-1"));
+    const second = await insertJob(sql, acteJob("N-2"));
+    const job = await claimOne(sql, "registre");
+    expect(job.id).toBe(first);
+    const [row] = await completeExtractionAndClaimNext(job);
+    expect(row).toMatchObject({ completed_status_id: 3, id: second, attempt: 1 });
+    expect(await jobRow(sql, first)).toMatchObject({ status_id: 3, supabase_path: `actes/${first}.pdf` });
+    expect(await jobRow(sql, second)).toMatchObject({ status_id: 2, worker_id: "runner-b", attempts: 1 });
+  });
+
+  it("returns one row with an empty next job when nothing waits", async () => {
+    await insertJob(sql, acteJob("N-3"));
+    const job = await claimOne(sql, "registre");
+    const rows = await completeExtractionAndClaimNext(job);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ completed_status_id: 3, id: null, lease_token: null });
+  });
+
+  it("claims nothing when the completion is refused for a stale token", async () => {
+    await insertJob(sql, acteJob("N-4"));
+    const waiting = await insertJob(sql, acteJob("N-5"));
+    const job = await claimOne(sql, "registre");
+    await expectPostgresError(completeExtractionAndClaimNext({ ...job, lease_token: randomUUID() }), {
+      code: SQLSTATE.leaseNotHeld,
+      message: /complete_extraction refused/,
+    });
+    expect(await jobRow(sql, waiting)).toMatchObject({ status_id: 1, attempts: 0 });
+  });
+
+  it("completes OCR and claims the next job of the same OCR kind only", async () => {
+    const index = await insertJob(sql, indexJob("N-6"));
+    const acte = await insertJob(sql, acteJob("N-7"));
+    for (const extraction of await claim(sql, "registre", 2)) await completeExtraction(extraction);
+    const [ocr] = await claim(sql, "acte-ocr", 1);
+    expect(ocr?.id).toBe(acte);
+    const [row] = await sql<{ completed_status_id: number; id: string | null }[]>`
+      select completed_status_id, id from queue.complete_ocr_and_claim_next(${acte}, ${ocr?.lease_token ?? null}, 'texte', 'texte corrigé', 'acte-ocr', 'ocr-a', 300)`;
+    // The index job waits for an index OCR runner: an acte runner does not take it.
+    expect(row).toEqual({ completed_status_id: 5, id: null });
+    expect(await jobRow(sql, index)).toMatchObject({ status_id: 3 });
+    await expectPostgresError(sql`select * from queue.complete_ocr_and_claim_next(${index}, ${randomUUID()}, 't', 'b', 'registre', 'x', 300)`, {
+      code: SQLSTATE.invalidParameter,
+      message: /kind must be index-ocr or acte-ocr; got "registre"/,
+    });
+  });
+});

@@ -118,7 +118,9 @@ describe("queue security", () => {
     expect(rows.map((row) => row.name)).toEqual([
       "claim_jobs",
       "complete_extraction",
+      "complete_extraction_and_claim_next",
       "complete_ocr",
+      "complete_ocr_and_claim_next",
       "fail_job",
       "heartbeat_job",
       "heartbeat_registry_account",
