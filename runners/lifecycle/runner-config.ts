@@ -9,6 +9,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseCapacityConfig, type CapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
+import { setValues } from "../../supabase/functions/_shared/env-values.ts";
 import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
 import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
@@ -131,10 +132,10 @@ export class RunnerConfigError extends Error {
  * Blank variables count as unset, as in parseCapacityConfig.
  */
 export function parseRunnerConfig(env: Readonly<Record<string, string | undefined>>): RunnerConfig {
+  const values = setValues(env);
   const input: Partial<Record<RunnerEnvName, string>> = {};
   for (const name of Object.keys(runnerEnvSchema.shape) as RunnerEnvName[]) {
-    const value = env[name]?.trim();
-    if (value !== undefined && value !== "") input[name] = value;
+    if (values[name] !== undefined) input[name] = values[name];
   }
   const parsed = runnerEnvSchema.safeParse(input);
   if (!parsed.success) {

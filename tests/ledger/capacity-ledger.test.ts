@@ -12,7 +12,7 @@ import {
 } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
 import type { JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
-import { randomKeyPrefix, upstashClient } from "./upstash-test-client.ts";
+import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 function ledgerFor(env: Record<string, string | undefined>, name: string, options: { now?: () => number } = {}) {
   const config = parseCapacityConfig(env);

@@ -14,7 +14,7 @@ import {
   type Admission,
   type GeminiRateBudgetOptions,
 } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
-import { randomKeyPrefix, upstashClient } from "./upstash-test-client.ts";
+import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 /** Several workers' views of one budget: each has its own client, all share the prefix. */
 function workers(count: number, limits: GeminiLimits, options: GeminiRateBudgetOptions = {}): GeminiRateBudget[] {

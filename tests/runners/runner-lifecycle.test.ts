@@ -14,7 +14,7 @@ import type { Environment } from "../../supabase/functions/_shared/environments.
 import type { JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 import { RUNNER_EXIT_CODES } from "../../runners/lifecycle/run-runner.ts";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
-import { randomKeyPrefix, upstashClient } from "../ledger/upstash-test-client.ts";
+import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 import { acteJob, indexJob, insertJob, insertJobs, jobRow, type QueueRow } from "../sql/queue-fixtures.ts";
 import { createRunnerLogin, startLifecycleTestRunner, type LifecycleTestRunner, type RunnerLogin } from "./lifecycle-test-runner.ts";
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { setValues } from "./env-values.ts";
 import { JOB_KINDS, type JobKind } from "./job-kinds.ts";
 
 /**
@@ -157,10 +158,10 @@ export class CapacityConfigError extends Error {
  * value that does not parse fails here, naming the variable and the value.
  */
 export function parseCapacityConfig(env: Record<string, string | undefined>): CapacityConfig {
+  const values = setValues(env);
   const input: Partial<Record<CapacityEnvName, string>> = {};
   for (const name of Object.keys(capacityEnvSchema.shape) as CapacityEnvName[]) {
-    const value = env[name]?.trim();
-    if (value !== undefined && value !== "") input[name] = value;
+    if (values[name] !== undefined) input[name] = values[name];
   }
   const parsed = capacityEnvSchema.safeParse(input);
   if (!parsed.success) {

@@ -3,6 +3,7 @@ import { parseCapacityConfig, type CapacityConfig } from "./capacity-config.ts";
 import { parseEcsConfig, type EcsConfig } from "./ecs-client.ts";
 import { ENVIRONMENTS, type Environment } from "./environments.ts";
 import type { OcrKind } from "./dispatch-plan.ts";
+import { setValues } from "./env-values.ts";
 
 /** Everything the dispatch function reads from its environment, parsed once at load. */
 export interface DispatchConfig {
@@ -58,7 +59,8 @@ const schema = z.object({
 });
 
 export function parseDispatchConfig(env: Record<string, string | undefined>): DispatchConfig {
-  const input = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, blankToUndefined(env[name])]));
+  const values = setValues(env);
+  const input: Record<string, string | undefined> = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, values[name]]));
   const parsed = schema.safeParse(input);
   const problems = parsed.success
     ? []
@@ -78,20 +80,16 @@ export function parseDispatchConfig(env: Record<string, string | undefined>): Di
   if (!parsed.success || !capacity || !ecs || problems.length > 0) {
     throw new DispatchConfigError(`dispatch configuration is invalid: ${problems.join("; ")}`);
   }
-  const values = parsed.data;
+  const config = parsed.data;
   return {
-    dispatchSecret: values.DISPATCH_SECRET,
-    databaseUrl: values.SUPABASE_DB_URL,
-    upstash: { url: values.UPSTASH_REDIS_REST_URL, token: values.UPSTASH_REDIS_REST_TOKEN },
-    environment: values.ENVIRONMENT,
-    weights: values.DISPATCH_WEIGHTS,
-    tokensPerTask: { "index-ocr": values.GEMINI_TPM_PER_INDEX_TASK, "acte-ocr": values.GEMINI_TPM_PER_ACTE_TASK },
-    redisKeyPrefix: values.REDIS_KEY_PREFIX,
+    dispatchSecret: config.DISPATCH_SECRET,
+    databaseUrl: config.SUPABASE_DB_URL,
+    upstash: { url: config.UPSTASH_REDIS_REST_URL, token: config.UPSTASH_REDIS_REST_TOKEN },
+    environment: config.ENVIRONMENT,
+    weights: config.DISPATCH_WEIGHTS,
+    tokensPerTask: { "index-ocr": config.GEMINI_TPM_PER_INDEX_TASK, "acte-ocr": config.GEMINI_TPM_PER_ACTE_TASK },
+    redisKeyPrefix: config.REDIS_KEY_PREFIX,
     capacity,
     ecs,
   };
-}
-
-function blankToUndefined(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === "" ? undefined : value;
 }

@@ -12,6 +12,7 @@ import { AwsClient } from "aws4fetch";
 import { z } from "zod";
 import type { Environment } from "./environments.ts";
 import type { JobKind } from "./job-kinds.ts";
+import { setValues } from "./env-values.ts";
 
 /** One container image (and one task definition) per runner family. */
 export const RUNNER_FAMILIES = ["registre", "ocr"] as const;
@@ -110,7 +111,8 @@ export class EcsConfigError extends Error {
 }
 
 /** Parses and checks the ECS variables once, at start. */
-export function parseEcsConfig(env: Readonly<Record<string, string | undefined>>): EcsConfig {
+export function parseEcsConfig(environment: Readonly<Record<string, string | undefined>>): EcsConfig {
+  const env = setValues(environment);
   const parsed = ecsEnvSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
