@@ -11,7 +11,7 @@ import { loadLocalSecrets, type LocalSecrets } from "./local-secrets.ts";
 import type { LocalPorts } from "./local-ports.ts";
 import { applyMigrations } from "./migrations.ts";
 import { PROJECT_ROOT } from "./paths.ts";
-import { startPostgresCluster } from "./postgres-cluster.ts";
+import { startPostgresCluster, type PostgresCluster } from "./postgres-cluster.ts";
 import { startRedisServer, type RedisServer } from "./redis-server.ts";
 import { ensureSystemPackages } from "./system-packages.ts";
 import { startUpstashRestServer } from "./upstash-rest-server.ts";
@@ -46,7 +46,8 @@ export interface LocalStack {
     upstash: string;
     ecs: string;
   };
-  /** The private redis-server, so a test can stop it to play an Upstash outage. */
+  /** The private cluster and redis-server, so a test can stop one to play an outage. */
+  readonly postgres: PostgresCluster;
   readonly redis: RedisServer;
   /** The local ECS endpoint: tasks started, and failure injection for tests. */
   readonly ecs: EcsTaskServer;
@@ -176,6 +177,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         upstash: upstash.url,
         ecs: ecs.url,
       },
+      postgres: cluster,
       redis,
       ecs,
       pids: () => pids.map((pid) => pid()).filter((pid): pid is number => pid !== undefined),

@@ -152,6 +152,18 @@ describe("dispatch on the local stack", () => {
     expect(await ledgerLeases()).toBe(0);
   });
 
+  // Last: it stops the cluster for good.
+  it("answers 503 and starts nothing while Postgres is down", async () => {
+    await sql.end();
+    await stack.postgres.stop();
+    const response = await callDispatch();
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { error: string }).error).toMatch(/postgres unreachable/);
+    await settle();
+    expect(started()).toHaveLength(0);
+    expect(await ledgerLeases()).toBe(0);
+  });
+
   async function ledgerLeases(): Promise<number> {
     const ledger = new CapacityLedger(new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken }), parseCapacityConfig(BUDGET));
     return (await ledger.snapshot()).leases.length;
