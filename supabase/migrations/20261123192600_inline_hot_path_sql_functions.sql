@@ -1,14 +1,17 @@
--- Why: profiling the claim/complete path showed Postgres re-parsing SQL
+-- Why: profiling the claim/complete path showed Postgres parsing SQL
 -- function bodies on every call: a LANGUAGE sql function with a SET clause
--- is never inlined, and outside a cached plan its body is parsed each time.
--- The lease checks touch no table and name only built-in operators, so they
--- need no fixed search_path: without it the planner inlines them into the
--- fenced UPDATEs' WHERE clauses. The hint slot, which does touch a table
--- and keeps its fixed search_path, becomes PL/pgSQL, whose plans are cached
--- per session.
+-- is never inlined, so each call parses and plans its body again. The lease
+-- checks (in every fenced UPDATE's WHERE) and the two value lists (in the
+-- check constraints, evaluated on every UPDATE of a row) touch no table and
+-- name only built-in operators, so they need no fixed search_path: without
+-- it the planner inlines them, and folds the lists to constants. The hint
+-- slot, which does touch a table and keeps its fixed search_path, becomes
+-- PL/pgSQL, whose plans are cached per session.
 
 alter function private.holds_extraction_lease(public.extraction_queue, uuid) reset search_path;
 alter function private.holds_ocr_lease(public.extraction_queue, uuid) reset search_path;
+alter function private.document_sources() reset search_path;
+alter function private.acte_types() reset search_path;
 
 create or replace function private.take_dispatch_hint_slot()
 returns boolean
