@@ -6,11 +6,13 @@
 -- keep the same rules true for later updates too.
 
 -- `document_source` values; mirrored by DOCUMENT_SOURCES in _shared/job-kinds.ts.
+-- These lists have no fixed search_path (they name nothing): with a SET
+-- clause the check constraints below would parse them on every UPDATE;
+-- without one the planner inlines them and folds them to constants.
 create or replace function private.document_sources()
 returns text[]
 language sql
 immutable
-set search_path = ''
 as $$ select array['index', 'acte', 'plan_cadastraux'] $$;
 
 -- `acte_type` values the registry's acte search offers; mirrored by ACTE_TYPES
@@ -19,7 +21,6 @@ create or replace function private.acte_types()
 returns text[]
 language sql
 immutable
-set search_path = ''
 as $$ select array['Acte', 'Avis d''adresse', 'Radiation', 'Acte divers'] $$;
 
 -- The check constraints below call these lists, and Postgres checks execute

@@ -15,11 +15,13 @@
 --   22023 invalid_parameter_value  a bad argument; the message names it.
 
 -- True when `lease_token` is the current, unexpired extraction lease.
+-- No fixed search_path, unlike the other helpers: it touches no table and
+-- names only built-in operators, and a SET clause would stop the planner from
+-- inlining it into every fenced UPDATE (it would parse its body per call).
 create or replace function private.holds_extraction_lease(job public.extraction_queue, lease_token uuid)
 returns boolean
 language sql
 stable
-set search_path = ''
 as $$
   select job.status_id = 2
      and job.extraction_lease_token = lease_token
@@ -31,7 +33,6 @@ create or replace function private.holds_ocr_lease(job public.extraction_queue, 
 returns boolean
 language sql
 stable
-set search_path = ''
 as $$
   select job.status_id = 6
      and job.ocr_lease_token = lease_token

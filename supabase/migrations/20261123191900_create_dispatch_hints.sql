@@ -10,6 +10,58 @@
 --             "source": "extraction_queue" | "pg_cron", "jobs": <count>}.
 -- Rows still backing off (`available_at` in the future) do not count: a
 -- hint for them would find nothing to claim; the tick picks them up later.
+--
+-- Hints caused by updates are throttled to one per interval: at a thousand
+-- completions a second, one hint each would be a thousand HTTP calls and a
+-- thousand dispatches planning the same backlog. Inserts (people adding
+-- requests) still hint at once. A suppressed hint loses nothing: runners
+-- already running claim the work, the next hint plans with the whole
+-- backlog, and the tick is the guarantee.
+
+create table if not exists private.dispatch_hint_throttle (
+  singleton boolean primary key default true check (singleton),
+  -- Shortest gap between two update-driven hints; '0' hints on every change.
+  min_interval interval not null default interval '1 second',
+  last_sent_at timestamptz not null default '-infinity'
+);
+alter table private.dispatch_hint_throttle enable row level security;
+revoke all on table private.dispatch_hint_throttle from public;
+insert into private.dispatch_hint_throttle default values on conflict do nothing;
+
+comment on table private.dispatch_hint_throttle is
+  'One row: when the last update-driven dispatch hint went out, and the shortest gap between two (min_interval; set it to ''0'' to hint on every change).';
+
+-- True when this transaction may send an update-driven hint now, and records
+-- it. `skip locked`: while another transaction is taking the slot, this one
+-- does not wait for it; that transaction's hint covers both. PL/pgSQL, so
+-- its plan is cached per session.
+create or replace function private.take_dispatch_hint_slot()
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  taken boolean;
+begin
+  with due as (
+    select t.singleton
+    from private.dispatch_hint_throttle t
+    where t.last_sent_at <= clock_timestamp() - t.min_interval
+    for update skip locked
+  )
+  update private.dispatch_hint_throttle t
+  set last_sent_at = clock_timestamp()
+  from due
+  where t.singleton = due.singleton
+  returning true into taken;
+  return coalesce(taken, false);
+end
+$$;
+
+revoke all on function private.take_dispatch_hint_slot() from public;
+
 
 -- After an insert statement: one hint when it added claimable jobs.
 create or replace function private.hint_dispatch_after_insert()
@@ -33,7 +85,8 @@ end
 $$;
 
 -- After an update statement: one hint when it moved jobs into a waiting
--- status (→ 1 or → 3) and they are claimable now.
+-- status (→ 1 or → 3) and they are claimable now, unless one went out less
+-- than the throttle's interval ago.
 create or replace function private.hint_dispatch_after_update()
 returns trigger
 language plpgsql
@@ -52,7 +105,7 @@ begin
   where n.status_id in (1, 3)
     and n.status_id is distinct from o.status_id
     and n.available_at <= now();
-  if requeued + ready_for_ocr > 0 then
+  if requeued + ready_for_ocr > 0 and private.take_dispatch_hint_slot() then
     perform private.invoke_edge_function('dispatch', jsonb_build_object(
       'reason', case when requeued > 0 then 'requeued' else 'ready-for-ocr' end,
       'source', 'extraction_queue',
