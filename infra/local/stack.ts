@@ -30,8 +30,6 @@ export interface LocalStackOptions {
   taskCommand?: (family: RunnerFamily) => LocalTaskCommand;
   /** Capacity and budget variables (SERVER_MAX_CPU, …) for the dispatcher and runners. @default {} (their documented defaults) */
   budgetEnv?: Record<string, string>;
-  /** Seconds a runner waits with nothing to claim before it exits. @default "60" */
-  runnerIdleExitSeconds?: string;
 }
 
 export interface LocalStack {
@@ -67,7 +65,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (await isListening(port)) throw new Error(`port ${port} (${name}) is already in use; is another stack running?`);
   }
   await mkdir(join(stateDir, "logs"), { recursive: true });
-  await mkdir(join(stateDir, "storage"), { recursive: true });
   const secrets = await loadLocalSecrets(join(stateDir, "secrets.json"));
 
   const stops: Array<() => Promise<void>> = [];
@@ -116,8 +113,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         DATABASE_URL: runnerDatabaseUrl,
         UPSTASH_REDIS_REST_URL: upstash.url,
         UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
-        RUNNER_IDLE_EXIT_SECONDS: options.runnerIdleExitSeconds ?? "60",
-        STORAGE_DIR: join(stateDir, "storage"),
         ...budgetEnv,
       },
       stopTimeoutMs: 10_000,
