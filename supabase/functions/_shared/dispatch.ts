@@ -52,11 +52,17 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
   const { config, redis } = deps;
   const lock = new DispatchLock(redis, `${redisKeyPrefixes(config.redisKeyPrefix).dispatchLock}:${config.environment}`);
   let locked;
+  let workFailure: unknown;
   try {
-    locked = await lock.withLock(() => dispatchHoldingLock(deps, reason));
+    locked = await lock.withLock(() =>
+      dispatchHoldingLock(deps, reason).catch((error: unknown) => {
+        workFailure = error;
+        throw error;
+      }),
+    );
   } catch (error) {
-    if (error instanceof DispatchUnavailableError) throw error;
-    // Only Upstash can fail outside the inner reads: taking or freeing the lock.
+    if (error === workFailure) throw error;
+    // Anything else failed in taking or freeing the lock: that is Upstash.
     throw new DispatchUnavailableError(`upstash unreachable: ${message(error)}`, { cause: error });
   }
   if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; the next tick retries` };
@@ -103,7 +109,14 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   const failed: { kind: JobKind; error: string }[] = [];
   for (const kind of JOB_KINDS) {
     for (let i = 0; i < plan.start[kind]; i += 1) {
-      const grant = await ledger.acquire(kind, { environment: config.environment, holder: `dispatch@${config.environment}` });
+      let grant;
+      try {
+        grant = await ledger.acquire(kind, { environment: config.environment, holder: `dispatch@${config.environment}` });
+      } catch (error) {
+        // Upstash went away mid-dispatch: what started stays started, the rest waits for the next tick.
+        refused.push({ kind, reason: `upstash unreachable: ${message(error)}` });
+        break;
+      }
       if (!grant.granted) {
         refused.push({ kind, reason: grant.reason });
         break;
