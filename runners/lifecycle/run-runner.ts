@@ -230,9 +230,14 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
   let claimFailures = 0;
   let infrastructureFailures = 0;
 
+  let jobsTaken = 0;
   // The job claimed together with the last completion, if any.
   let next: ClaimedJob | undefined;
   while (!draining.aborted || next !== undefined) {
+    if (next === undefined && jobsTaken >= config.maxJobs) {
+      log.info("took RUNNER_MAX_JOBS jobs; exiting so dispatch can re-plan the capacity", { jobs: jobsTaken });
+      return RUNNER_EXIT_CODES.ok;
+    }
     let job: ClaimedJob | undefined = next;
     next = undefined;
     try {
@@ -260,7 +265,8 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
       continue;
     }
 
-    const { result, claimedNext } = await runJob(job, context);
+    jobsTaken += 1;
+    const { result, claimedNext } = await runJob(job, context, jobsTaken < config.maxJobs);
     next = claimedNext;
     idleSince = Date.now();
     if (result === "released-infrastructure") {
@@ -279,7 +285,7 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
   return RUNNER_EXIT_CODES.ok;
 }
 
-async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
+async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: boolean): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
   const { config, queue, handle, draining } = context;
   const log = context.log.child({ job_id: job.id, attempt: job.attempt, document_source: job.documentSource });
   const startedAt = Date.now();
@@ -354,7 +360,7 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext): Promise<{ res
       // Not draining: claim the next job in the same round trip. (Should a
       // retry follow a lost reply, the first call's claim is never seen; its
       // lease expires and the reaper returns that job.)
-      const claimNext = !draining.aborted;
+      const claimNext = mayClaimNext && !draining.aborted;
       const reported = await report(log, "complete", () => recordOutcome(queue, job, outcome, claimNext));
       if (reported === undefined) return { result: "unreported" };
       log.info("job completed", { status_id: reported.status, duration_ms: durationMs });

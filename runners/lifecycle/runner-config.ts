@@ -90,6 +90,13 @@ const runnerEnvSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: seconds.pipe(z.number().max(MAX_SHUTDOWN_GRACE_SECONDS, { error: `must be at most ${MAX_SHUTDOWN_GRACE_SECONDS} (SIGKILL follows SIGTERM after 120 s)` })).default(100),
   /** Infrastructure failures in a row after which the runner stops claiming and exits non-zero. @default 3 */
   RUNNER_MAX_INFRASTRUCTURE_FAILURES: count.default(3),
+  /**
+   * Jobs one task takes before it exits and hands its capacity back, so that
+   * dispatch re-plans (fair share between environments, registre before OCR)
+   * while a long backlog lasts instead of one flood keeping its tasks forever.
+   * @default 20 (a cold start of about a minute every 20 jobs of minutes each)
+   */
+  RUNNER_MAX_JOBS: count.default(20),
   /** Who claims, stored on the row (`worker_id` / `ocr_worker_id`). @default "<hostname>-<pid>" */
   WORKER_ID: z.string().min(1).max(200).optional(),
   /** @default "info" */
@@ -113,6 +120,7 @@ export interface RunnerConfig {
   readonly jobLeaseSeconds: number;
   readonly shutdownGraceMs: number;
   readonly maxInfrastructureFailures: number;
+  readonly maxJobs: number;
   readonly workerId: string;
   readonly logLevel: LogLevel;
 }
@@ -165,6 +173,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     jobLeaseSeconds: e.JOB_LEASE_SECONDS ?? DEFAULT_JOB_LEASE_SECONDS[jobKind],
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
+    maxJobs: e.RUNNER_MAX_JOBS,
     workerId: e.WORKER_ID ?? `${hostname()}-${process.pid}`,
     logLevel: e.LOG_LEVEL,
   };

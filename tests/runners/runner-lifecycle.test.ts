@@ -107,6 +107,21 @@ describe("runner lifecycle", () => {
     expect(linesWith(runner, "nothing to claim; exiting idle")).toHaveLength(1);
   });
 
+  test("exits after RUNNER_MAX_JOBS jobs, returning its capacity so dispatch can re-plan, and leaves the rest waiting", async () => {
+    const ids = await insertJobs(database.sql, [acteJob("1 050 001"), acteJob("1 050 002"), acteJob("1 050 003")]);
+    const ledger = ledgerWith();
+    const lease = await acquireLease(ledger, "registre");
+    const runner = startRunner({ name: "recycled-runner", kind: "registre", lease, env: { RUNNER_MAX_JOBS: "2", RUNNER_IDLE_EXIT_SECONDS: "30" } });
+
+    expect(await exitOf(runner)).toMatchObject({ code: 0 });
+    const rows = await Promise.all(ids.map((id) => jobRow(database.sql, id)));
+    expect(rows.map((row) => row.status_id).sort()).toEqual([1, 3, 3]);
+    // Nothing claimed and dropped: the waiting row never spent an attempt.
+    expect(rows.find((row) => row.status_id === 1)).toMatchObject({ attempts: 0 });
+    expect(await liveLeaseIds(ledger)).not.toContain(lease.id);
+    expect(linesWith(runner, "took RUNNER_MAX_JOBS jobs; exiting so dispatch can re-plan the capacity")).toHaveLength(1);
+  });
+
   test("keeps a job longer than its lease by heartbeating, so the reaper leaves it alone", async () => {
     const id = await insertJob(database.sql, indexJob("1 100 001"));
     const lease = await acquireLease(ledgerWith(), "registre");
