@@ -1,12 +1,11 @@
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "@upstash/redis";
 import postgres from "postgres";
-import { freePort } from "../infra/local/free-port.ts";
-import { LOCAL_STACK_DIR, PROJECT_ROOT } from "../infra/local/paths.ts";
-import { startLocalStack, type LocalStack } from "../infra/local/stack.ts";
+import { PROJECT_ROOT } from "../infra/local/paths.ts";
+import type { LocalStack } from "../infra/local/stack.ts";
+import { startThrowawayStack } from "../infra/local/throwaway-stack.ts";
 import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
 import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts";
 import { connectJobDatabase, JobQueue } from "../runners/lifecycle/job-queue.ts";
@@ -26,18 +25,14 @@ const BACKLOG = 10_000;
 const RUNNERS = 8;
 
 export async function runDispatchBench(): Promise<void> {
-  const stateDir = await mkdtemp(join(LOCAL_STACK_DIR, "bench-dispatch-"));
-  await chmod(stateDir, 0o755);
-  const ports = { functions: await freePort(), postgres: await freePort(), redis: await freePort(), upstash: await freePort(), ecs: await freePort() };
   console.log("dispatch bench: starting a private local stack…");
   // Tasks exit at once: the benchmark measures dispatch, not runners.
-  const stack = await startLocalStack({ stateDir, ports, log: () => {}, taskCommand: () => ({ command: process.execPath, args: ["-e", ""] }) });
+  const stack = await startThrowawayStack("bench-dispatch", { taskCommand: () => ({ command: process.execPath, args: ["-e", ""] }) });
   try {
     await measureLatency(stack);
     await measureThroughput(stack);
   } finally {
     await stack.stop();
-    await rm(stateDir, { recursive: true, force: true });
   }
 }
 

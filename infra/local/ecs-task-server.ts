@@ -19,6 +19,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { constants as osConstants } from "node:os";
 import { startProcess, type ManagedProcess } from "./child-process.ts";
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
 export type LocalTaskStatus = "PENDING" | "RUNNING" | "STOPPED";
 
@@ -370,7 +371,7 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
       send(response, 200, result);
     } catch (error) {
       if (error instanceof EcsFault) send(response, error.status, { __type: error.awsType, message: error.message });
-      else send(response, 500, { __type: "ServerException", message: error instanceof Error ? error.message : String(error) });
+      else send(response, 500, { __type: "ServerException", message: errorMessage(error) });
     }
   }
 

@@ -2,6 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
 import { MIGRATIONS_DIR, PROJECT_ROOT } from "./paths.ts";
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
 const MIGRATION_FILE = /^(\d{14})_([a-z0-9_]+)\.sql$/;
 
@@ -55,7 +56,7 @@ export async function applyMigrations(databaseUrl: string, dir = MIGRATIONS_DIR)
         try {
           await tx.unsafe(text);
         } catch (error) {
-          throw new Error(`migration ${migration.version}_${migration.name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+          throw new Error(`migration ${migration.version}_${migration.name} failed: ${errorMessage(error)}`, { cause: error });
         }
         await tx`insert into supabase_migrations.schema_migrations (version, name, statements)
                  values (${migration.version}, ${migration.name}, ${[text]})`;

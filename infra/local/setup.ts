@@ -3,6 +3,7 @@
 // `npm test` run the same check themselves; this is for doing it up front.
 import { parseArgs } from "node:util";
 import { ensureSystemPackages, SYSTEM_PACKAGES, missingSystemPackages } from "./system-packages.ts";
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
 const { values } = parseArgs({ options: { help: { type: "boolean", default: false }, check: { type: "boolean", default: false } } });
 if (values.help) {
@@ -26,6 +27,6 @@ try {
   await ensureSystemPackages((line) => process.stdout.write(`${line}\n`));
   process.stdout.write("installed\n");
 } catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${errorMessage(error)}\n`);
   process.exit(1);
 }

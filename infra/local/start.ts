@@ -8,6 +8,7 @@ import { isProcessAlive } from "./child-process.ts";
 import { DEFAULT_LOCAL_PORTS } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";
 import { startLocalStack, type StackLog } from "./stack.ts";
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
 const HELP = `Usage: npm start [-- --json] [-- --verbose]
 
@@ -59,7 +60,7 @@ await writeFile(lockFile, String(process.pid));
 let stopping = false;
 const stack = await startLocalStack({ stateDir, ports: DEFAULT_LOCAL_PORTS, log }).catch(async (error: unknown) => {
   await rm(lockFile, { force: true });
-  process.stderr.write(`local stack failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`local stack failed to start: ${errorMessage(error)}\n`);
   process.exit(1);
 });
 

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Command, Redis } from "ioredis";
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
 /**
  * The local stand-in for Upstash Redis: a private redis-server behind an HTTP
@@ -445,9 +446,6 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   response.end(text);
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function sha1(text: string): string {
   return createHash("sha1").update(text, "utf8").digest("hex");

@@ -1,14 +1,14 @@
-import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis as IoRedis } from "ioredis";
 import postgres from "postgres";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LocalTaskSnapshot } from "../../infra/local/ecs-task-server.ts";
-import { freePort } from "../../infra/local/free-port.ts";
-import { LOCAL_STACK_DIR, PROJECT_ROOT } from "../../infra/local/paths.ts";
+import { waitFor } from "../../infra/local/child-process.ts";
+import { PROJECT_ROOT } from "../../infra/local/paths.ts";
 import { startRedisServer, type RedisServer } from "../../infra/local/redis-server.ts";
-import { startLocalStack, type LocalStack } from "../../infra/local/stack.ts";
+import type { LocalStack } from "../../infra/local/stack.ts";
+import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
 import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 
@@ -22,18 +22,11 @@ const REGISTRE_TASKS_THAT_FIT = 8;
 
 describe("dispatch on the local stack", () => {
   let stack: LocalStack;
-  let stateDir: string;
   let sql: postgres.Sql;
   let restartedRedis: RedisServer | undefined;
 
   beforeAll(async () => {
-    stateDir = await mkdtemp(join(LOCAL_STACK_DIR, "dispatch-e2e-"));
-    await chmod(stateDir, 0o755);
-    const ports = { functions: await freePort(), postgres: await freePort(), redis: await freePort(), upstash: await freePort(), ecs: await freePort() };
-    stack = await startLocalStack({
-      stateDir,
-      ports,
-      log: () => {},
+    stack = await startThrowawayStack("dispatch-e2e", {
       budgetEnv: BUDGET,
       taskCommand: () => ({ command: process.execPath, args: [join(PROJECT_ROOT, "tests", "fixtures", "sleepy-task.mjs")] }),
     });
@@ -44,14 +37,13 @@ describe("dispatch on the local stack", () => {
     await sql?.end();
     await stack?.stop();
     await restartedRedis?.stop();
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
   beforeEach(async () => {
     // Quiet first: hints of the previous test may still be in flight.
     await settle();
     for (const task of running()) if (task.pid) process.kill(task.pid, "SIGTERM");
-    await waitUntil("every task stopped", () => running().length === 0);
+    await waitFor("every task stopped", async () => running().length === 0, 20_000);
     await sql`delete from extraction_queue`;
     const redis = new IoRedis(stack.urls.redis);
     await redis.flushall();
@@ -77,7 +69,7 @@ describe("dispatch on the local stack", () => {
 
   it("starts exactly one registre task for one inserted row, in the right environment", async () => {
     await insertActes(1);
-    await waitUntil("a task to start", () => started().length >= 1);
+    await waitFor("a task to start", async () => started().length >= 1, 20_000);
     // A second dispatch sees the booting task and starts nothing more.
     expect((await callDispatch()).status).toBe(200);
     await settle();
@@ -90,7 +82,7 @@ describe("dispatch on the local stack", () => {
 
   it("100 rows inserted at once start no more tasks than the budget allows", async () => {
     await insertActes(100);
-    await waitUntil("the budget to fill", () => started().length >= REGISTRE_TASKS_THAT_FIT);
+    await waitFor("the budget to fill", async () => started().length >= REGISTRE_TASKS_THAT_FIT, 20_000);
     const response = await callDispatch();
     const body = (await response.json()) as { started: unknown[]; plan: { held: string[] } };
     expect(body.started).toEqual([]);
@@ -120,7 +112,7 @@ describe("dispatch on the local stack", () => {
 
     stack.ecs.failNextRunTasks(0, "");
     await callDispatch();
-    await waitUntil("the task to start once RunTask works", () => started().length === 1);
+    await waitFor("the task to start once RunTask works", async () => started().length === 1, 20_000);
     expect(await ledgerLeases()).toBe(1);
   });
 
@@ -137,10 +129,10 @@ describe("dispatch on the local stack", () => {
 
     restartedRedis = await startRedisServer({ port: stack.redis.port });
     const upstash = new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken, retry: false });
-    await waitUntil("the Upstash endpoint to reconnect", () => upstash.ping().then(() => true, () => false));
+    await waitFor("the Upstash endpoint to reconnect", async () => upstash.ping().then(() => true, () => false), 20_000);
     const [tick] = await sql<{ command: string }[]>`select command from cron.job where jobname = 'dispatch-tick'`;
     await sql.unsafe(tick?.command ?? "select 'no dispatch-tick job'::int");
-    await waitUntil("the tick to start both tasks", () => started().length === 2);
+    await waitFor("the tick to start both tasks", async () => started().length === 2, 20_000);
   });
 
   it("rejects a missing or wrong secret and starts nothing", async () => {
@@ -173,12 +165,4 @@ describe("dispatch on the local stack", () => {
 /** Long enough for an in-flight hint to reach dispatch and RunTask. */
 function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 750));
-}
-
-async function waitUntil(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }

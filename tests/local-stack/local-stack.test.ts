@@ -1,19 +1,11 @@
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { isProcessAlive } from "../../infra/local/child-process.ts";
-import { freePort } from "../../infra/local/free-port.ts";
-import { LOCAL_STACK_DIR } from "../../infra/local/paths.ts";
-import { startLocalStack } from "../../infra/local/stack.ts";
+import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
 
 describe("the embedded local stack", () => {
   it("starts every part, answers, and leaves no stray process when stopped", async () => {
-    // Under LOCAL_STACK_DIR rather than /tmp: as root, the postgres user must reach it.
-    const stateDir = await mkdtemp(join(LOCAL_STACK_DIR, "stack-test-"));
-    await chmod(stateDir, 0o755);
-    const ports = { functions: await freePort(), postgres: await freePort(), redis: await freePort(), upstash: await freePort(), ecs: await freePort() };
-    const stack = await startLocalStack({ stateDir, ports, log: () => {} });
+    const stack = await startThrowawayStack("stack-test");
     const pids = stack.pids();
     try {
       expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -61,7 +53,6 @@ describe("the embedded local stack", () => {
     }
     const groupsAlive = pids.filter((pid) => isProcessAlive(pid) || isProcessAlive(-pid));
     expect(groupsAlive).toEqual([]);
-    await rm(stateDir, { recursive: true, force: true });
   }, 120_000);
 });
 

@@ -4,6 +4,7 @@ import { parseEcsConfig, type EcsConfig } from "./ecs-client.ts";
 import { ENVIRONMENTS, type Environment } from "./environments.ts";
 import type { OcrKind } from "./dispatch-plan.ts";
 import { setValues } from "./env-values.ts";
+import { errorMessage } from "./error-message.ts";
 
 /** Everything the dispatch function reads from its environment, parsed once at load. */
 export interface DispatchConfig {
@@ -70,12 +71,12 @@ export function parseDispatchConfig(env: Record<string, string | undefined>): Di
   try {
     capacity = parseCapacityConfig(env);
   } catch (error) {
-    problems.push(error instanceof Error ? error.message : String(error));
+    problems.push(errorMessage(error));
   }
   try {
     ecs = parseEcsConfig(env);
   } catch (error) {
-    problems.push(error instanceof Error ? error.message : String(error));
+    problems.push(errorMessage(error));
   }
   if (!parsed.success || !capacity || !ecs || problems.length > 0) {
     throw new DispatchConfigError(`dispatch configuration is invalid: ${problems.join("; ")}`);

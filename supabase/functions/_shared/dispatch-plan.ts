@@ -66,7 +66,12 @@ export interface DispatchPlan {
   readonly held: readonly string[];
 }
 
-const zero = (): PerKind<number> => ({ registre: 0, "index-ocr": 0, "acte-ocr": 0 });
+/** One value per job kind. */
+export function perKind<T>(value: (kind: JobKind) => T): PerKind<T> {
+  return { registre: value("registre"), "index-ocr": value("index-ocr"), "acte-ocr": value("acte-ocr") };
+}
+
+const zero = (): PerKind<number> => perKind(() => 0);
 
 export function planDispatch(input: DispatchPlanInput): DispatchPlan {
   const held: string[] = [];

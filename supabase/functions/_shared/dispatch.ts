@@ -3,12 +3,13 @@ import type postgres from "postgres";
 import type { CapacityLedger, CapacitySnapshot } from "./capacity-ledger.ts";
 import type { DispatchConfig } from "./dispatch-config.ts";
 import { DispatchLock } from "./dispatch-lock.ts";
-import { planDispatch, type DispatchPlan, type KindBacklog, type PerKind } from "./dispatch-plan.ts";
+import { perKind, planDispatch, type DispatchPlan, type KindBacklog, type PerKind } from "./dispatch-plan.ts";
 import { EcsError, runnerTaskEnvironment, runnerTaskFor, type EcsClient } from "./ecs-client.ts";
 import { EnvironmentDemandBoard } from "./environment-demand.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
 import { redisKeyPrefixes } from "./redis-keys.ts";
+import { errorMessage } from "./error-message.ts";
 
 /**
  * One dispatch: read the backlog (SQL) and the budgets (Upstash), plan, then
@@ -63,7 +64,7 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
   } catch (error) {
     if (error === workFailure) throw error;
     // Anything else failed in taking or freeing the lock: that is Upstash.
-    throw new DispatchUnavailableError(`upstash unreachable: ${message(error)}`, { cause: error });
+    throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
   }
   if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; the next tick retries` };
   return locked.value;
@@ -74,7 +75,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   const board = new EnvironmentDemandBoard(redis, { keyPrefix: redisKeyPrefixes(config.redisKeyPrefix).environmentDemand });
 
   const backlog = await readBacklog(deps.sql).catch((error: unknown) => {
-    throw new DispatchUnavailableError(`postgres unreachable: ${message(error)}`, { cause: error });
+    throw new DispatchUnavailableError(`postgres unreachable: ${errorMessage(error)}`, { cause: error });
   });
   let snapshot: CapacitySnapshot;
   let budget: GeminiBudgetStatus;
@@ -82,7 +83,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   try {
     [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.budget(), board.others(config.environment, config.weights)]);
   } catch (error) {
-    throw new DispatchUnavailableError(`upstash unreachable: ${message(error)}`, { cause: error });
+    throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
   }
 
   const tasks = countTasks(snapshot, config.environment);
@@ -102,7 +103,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   const wantedVcpu = JOB_KINDS.reduce((sum, kind) => sum + plan.wanted[kind] * config.capacity.profiles[kind].vcpu, 0);
   await board
     .publish({ environment: config.environment, weight: config.weights[config.environment], allocatedVcpu: snapshot.byEnvironment[config.environment].vcpu, wantedVcpu })
-    .catch((error: unknown) => deps.log({ level: "warn", msg: "could not publish this environment's demand", error: message(error) }));
+    .catch((error: unknown) => deps.log({ level: "warn", msg: "could not publish this environment's demand", error: errorMessage(error) }));
 
   const started: StartedTask[] = [];
   const refused: { kind: JobKind; reason: string }[] = [];
@@ -114,7 +115,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
         grant = await ledger.acquire(kind, { environment: config.environment, holder: `dispatch@${config.environment}` });
       } catch (error) {
         // Upstash went away mid-dispatch: what started stays started, the rest waits for the next tick.
-        refused.push({ kind, reason: `upstash unreachable: ${message(error)}` });
+        refused.push({ kind, reason: `upstash unreachable: ${errorMessage(error)}` });
         break;
       }
       if (!grant.granted) {
@@ -133,8 +134,8 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
       } catch (error) {
         // The task never started, so nothing will renew or release this lease.
         await ledger.release(grant.lease.id).catch(() => {});
-        failed.push({ kind, error: message(error) });
-        deps.log({ level: "error", msg: "RunTask failed; lease released", kind, environment: config.environment, error: message(error), ecs: error instanceof EcsError });
+        failed.push({ kind, error: errorMessage(error) });
+        deps.log({ level: "error", msg: "RunTask failed; lease released", kind, environment: config.environment, error: errorMessage(error), ecs: error instanceof EcsError });
         break;
       }
     }
@@ -155,12 +156,4 @@ function countTasks(snapshot: CapacitySnapshot, environment: string): PerKind<nu
   const tasks = perKind(() => 0);
   for (const lease of snapshot.leases) if (lease.environment === environment) tasks[lease.kind] += 1;
   return tasks;
-}
-
-function perKind<T>(value: (kind: JobKind) => T): PerKind<T> {
-  return { registre: value("registre"), "index-ocr": value("index-ocr"), "acte-ocr": value("acte-ocr") };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

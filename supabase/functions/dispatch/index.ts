@@ -10,6 +10,7 @@ import { parseDispatchConfig } from "../_shared/dispatch-config.ts";
 import { EcsClient } from "../_shared/ecs-client.ts";
 import { GeminiRateBudget } from "../_shared/gemini-rate-budget.ts";
 import { redisKeyPrefixes } from "../_shared/redis-keys.ts";
+import { errorMessage } from "../_shared/error-message.ts";
 
 const config = parseDispatchConfig(Deno.env.toObject());
 // prepare: false because hosted functions reach Postgres through the
@@ -39,7 +40,7 @@ Deno.serve(async (request) => {
       log({ level: "warn", msg: "dispatch unavailable; nothing started", reason, error: error.message });
       return Response.json({ error: error.message, started: [] }, { status: 503 });
     }
-    log({ level: "error", msg: "dispatch failed", reason, error: error instanceof Error ? error.message : String(error) });
+    log({ level: "error", msg: "dispatch failed", reason, error: errorMessage(error) });
     return Response.json({ error: "dispatch failed; see the function log" }, { status: 500 });
   }
 });

@@ -1,6 +1,7 @@
 // Reports whether the function can reach its database: what an operator (or
 // the local stack's readiness check) calls first when something looks wrong.
 import postgres from "postgres";
+import { errorMessage } from "../_shared/error-message.ts";
 
 const databaseUrl = Deno.env.get("SUPABASE_DB_URL");
 if (!databaseUrl) throw new Error("SUPABASE_DB_URL is not set");
@@ -15,6 +16,6 @@ Deno.serve(async () => {
              (select count(*)::int from supabase_migrations.schema_migrations) as migrations`;
     return Response.json({ ok: true, database: row?.database, migrations: row?.migrations });
   } catch (error) {
-    return Response.json({ ok: false, error: error instanceof Error ? error.message : String(error) }, { status: 503 });
+    return Response.json({ ok: false, error: errorMessage(error) }, { status: 503 });
   }
 });
