@@ -36,9 +36,77 @@ describe("planDispatch", () => {
       start: { registre: 0, "index-ocr": 0, "acte-ocr": 0 },
     },
     {
-      name: "registre before OCR: 6.4 vCPU fit 2 registre (6), OCR gets what is left (0.4: nothing)",
+      name: "all three kinds waiting on the default budget (6.4 vCPU) → 1 registre + 1 index + 1 acte (5.5), not 2 registre",
       given: input({ waiting: { registre: 5, "index-ocr": 5, "acte-ocr": 5 } }),
+      start: { registre: 1, "index-ocr": 1, "acte-ocr": 1 },
+      held: /registre: 4 more wanted, no room \(0\.9 vCPU/,
+    },
+    {
+      name: "only registre waiting takes the room: 2 registre (6 of 6.4)",
+      given: input({ waiting: { registre: 5 } }),
       start: { registre: 2, "index-ocr": 0, "acte-ocr": 0 },
+    },
+    {
+      name: "registre priority never takes the room a waiting OCR kind's first task needs: 1 registre running, 3.4 free → 1 acte, not a second registre",
+      given: input({
+        backlog: { registre: { waiting: 5, running: 1 }, "index-ocr": { waiting: 0, running: 0 }, "acte-ocr": { waiting: 3, running: 0 } },
+        tasks: { registre: 1, "index-ocr": 0, "acte-ocr": 0 },
+        tasksAllEnvironments: { registre: 1, "index-ocr": 0, "acte-ocr": 0 },
+        allocated: { vcpu: 3, ramGb: 1 },
+        allocatedHere: { vcpu: 3 },
+      }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 3 },
+    },
+    {
+      name: "pool full of index tasks, acte waiting with no task: the room freed by one index task goes to acte",
+      given: input({
+        backlog: { registre: { waiting: 0, running: 0 }, "index-ocr": { waiting: 40, running: 3 }, "acte-ocr": { waiting: 10, running: 0 } },
+        tasks: { registre: 0, "index-ocr": 3, "acte-ocr": 0 },
+        tasksAllEnvironments: { registre: 0, "index-ocr": 3, "acte-ocr": 0 },
+        allocated: { vcpu: 4.5, ramGb: 2.25 },
+        allocatedHere: { vcpu: 4.5 },
+      }),
+      // 1.9 free: acte's first task (1) before index's fourth (1.5).
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 1 },
+    },
+    {
+      name: "pool full of index tasks, acte waiting: nothing starts, and the room acte needs is kept from index",
+      given: input({
+        backlog: { registre: { waiting: 0, running: 0 }, "index-ocr": { waiting: 40, running: 4 }, "acte-ocr": { waiting: 10, running: 0 } },
+        tasks: { registre: 0, "index-ocr": 4, "acte-ocr": 0 },
+        tasksAllEnvironments: { registre: 0, "index-ocr": 4, "acte-ocr": 0 },
+        allocated: { vcpu: 6, ramGb: 3 },
+        allocatedHere: { vcpu: 6 },
+      }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 0 },
+      held: /acte-ocr: its first task waits for 1 vCPU/,
+    },
+    {
+      name: "the OCR split counts tasks already running: 3 index running, 10 index + 10 acte waiting, room for 3 equal tasks → 3 acte",
+      given: input({
+        profiles: equalSizes.profiles,
+        capacity: { vcpu: 6, ramGb: 16 },
+        backlog: { registre: { waiting: 0, running: 0 }, "index-ocr": { waiting: 10, running: 3 }, "acte-ocr": { waiting: 10, running: 0 } },
+        tasks: { registre: 0, "index-ocr": 3, "acte-ocr": 0 },
+        tasksAllEnvironments: { registre: 0, "index-ocr": 3, "acte-ocr": 0 },
+        allocated: { vcpu: 3, ramGb: 1.5 },
+        allocatedHere: { vcpu: 3 },
+      }),
+      start: { registre: 0, "index-ocr": 0, "acte-ocr": 3 },
+    },
+    {
+      name: "OCR packs the room before splitting it: 3.4 vCPU free, 1 index + 1 acte running, 20 + 20 waiting → 2 index (3.0), not 1 + 1 (2.5)",
+      given: input({
+        backlog: { registre: { waiting: 0, running: 1 }, "index-ocr": { waiting: 20, running: 1 }, "acte-ocr": { waiting: 20, running: 1 } },
+        tasks: { registre: 1, "index-ocr": 1, "acte-ocr": 1 },
+        tasksAllEnvironments: { registre: 1, "index-ocr": 1, "acte-ocr": 1 },
+        allocated: { vcpu: 5.5, ramGb: 2.25 },
+        allocatedHere: { vcpu: 5.5 },
+        capacity: { vcpu: 8.9, ramGb: 12.8 },
+      }),
+      // 2 index (3.0) and 3 acte (3.0) fill the room best; with the held tasks they make 3 + 1 or 1 + 4,
+      // and 3 + 1 is nearer the even split that 20 + 20 asks for.
+      start: { registre: 0, "index-ocr": 2, "acte-ocr": 0 },
     },
     {
       name: "seed rebalancing: 50 index + 5 acte, room for 4 → 3 index, 1 acte",

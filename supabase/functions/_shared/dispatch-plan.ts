@@ -1,4 +1,4 @@
-import type { KindProfile } from "./capacity-config.ts";
+import { fromMilli, toMilli, type KindProfile } from "./capacity-config.ts";
 import type { Environment } from "./environments.ts";
 import { JOB_KINDS, type JobKind } from "./job-kinds.ts";
 
@@ -62,6 +62,11 @@ export interface DispatchPlan {
   readonly wanted: PerKind<number>;
   /** vCPU this environment may newly take: its fair share minus what it holds, within what is free. */
   readonly allowanceVcpu: number;
+  /**
+   * Kinds that wanted more tasks than start because vCPU or RAM ran out (not
+   * Gemini, not a cap): the unmet demand an idle runner hands its lease back for.
+   */
+  readonly waitingForRoom: readonly JobKind[];
   /** Why fewer tasks start than are wanted, one line per cause. */
   readonly held: readonly string[];
 }
@@ -73,6 +78,21 @@ export function perKind<T>(value: (kind: JobKind) => T): PerKind<T> {
 
 const zero = (): PerKind<number> => perKind(() => 0);
 
+/** Above this many combinations a group is filled one task at a time instead of searched. */
+const MAX_PACKING_COMBINATIONS = 200_000;
+
+/**
+ * The plan works over the whole pool: the tasks this environment already
+ * holds (running or still booting) count as much as the ones it starts now.
+ * 1. First tasks: every waiting kind with no task gets one, highest priority
+ *    first, before any kind gets a second. A first task that does not fit
+ *    keeps its room: nothing else takes the room it needs, so the next room
+ *    freed goes to it (registre priority never starves a waiting OCR kind).
+ * 2. Then priority groups, highest first: registre takes what it can use of
+ *    what is left; kinds of equal priority (index and acte OCR) share the
+ *    rest, packed to use as much of the room as possible and, among equally
+ *    full packings, split in proportion to their backlogs.
+ */
 export function planDispatch(input: DispatchPlanInput): DispatchPlan {
   const held: string[] = [];
   const wanted = zero();
@@ -102,75 +122,202 @@ export function planDispatch(input: DispatchPlanInput): DispatchPlan {
     held.push(`fair share: ${input.environment} may take ${allowanceVcpu} of ${round(freeVcpu)} free vCPU while other environments wait`);
   }
 
-  const room = { vcpu: allowanceVcpu, ramGb: Math.max(0, input.capacity.ramGb - input.allocated.ramGb) };
-  let tokensLeft = input.gemini.tokensLeft;
+  // Room in thousandths (capacity-config.ts): 6.4 − 3 − 1.5 − 1 is exactly 0.9.
+  const room = { vcpu: toMilli(allowanceVcpu), ram: Math.max(0, toMilli(input.capacity.ramGb) - toMilli(input.allocated.ramGb)) };
+  const reserved = { vcpu: 0, ram: 0 };
+  const gate = geminiGate(input);
   const start = zero();
 
-  const canStart = (kind: JobKind): boolean => {
+  const fits = (kind: JobKind, count = 1, keepReserved = true): boolean => {
     const profile = input.profiles[kind];
-    if (start[kind] >= wanted[kind]) return false;
-    if (profile.vcpu > room.vcpu + 1e-9 || profile.ramGb > room.ramGb + 1e-9) return false;
-    if (kind !== "registre" && tokensLeft < input.gemini.tokensPerTask[kind]) return false;
-    return true;
+    return (
+      toMilli(profile.vcpu) * count <= room.vcpu - (keepReserved ? reserved.vcpu : 0) &&
+      toMilli(profile.ramGb) * count <= room.ram - (keepReserved ? reserved.ram : 0)
+    );
   };
-  const take = (kind: JobKind) => {
-    start[kind] += 1;
-    room.vcpu -= input.profiles[kind].vcpu;
-    room.ramGb -= input.profiles[kind].ramGb;
-    if (kind !== "registre") tokensLeft -= input.gemini.tokensPerTask[kind];
+  const take = (kind: JobKind, count = 1) => {
+    start[kind] += count;
+    room.vcpu -= toMilli(input.profiles[kind].vcpu) * count;
+    room.ram -= toMilli(input.profiles[kind].ramGb) * count;
+    gate.take(kind, count);
   };
+  const mayStart = (kind: JobKind) => wanted[kind] > 0 && gate.allows(kind, 1) !== "cooldown";
 
-  const ocrWanted = OCR_KINDS.some((kind) => wanted[kind] > 0);
-  if (ocrWanted && input.gemini.cooldownMs > 0) {
-    held.push(`gemini: cooling down after a 429 for ${Math.ceil(input.gemini.cooldownMs / 1000)} s more; no OCR task starts`);
-  }
-  const ocrAllowed = input.gemini.cooldownMs <= 0;
-
-  // Highest priority first; kinds of equal priority share what is left.
-  const priorities = [...new Set(JOB_KINDS.map((kind) => input.profiles[kind].priority))].sort((a, b) => b - a);
-  for (const priority of priorities) {
-    const group = JOB_KINDS.filter((kind) => input.profiles[kind].priority === priority && (kind === "registre" || ocrAllowed));
-    fillGroup(group, wanted, start, canStart, take);
+  if (OCR_KINDS.some((kind) => wanted[kind] > 0) && gate.cooldownMs > 0) {
+    held.push(`gemini: cooling down after a 429 for ${Math.ceil(gate.cooldownMs / 1000)} s more; no OCR task starts`);
   }
 
-  for (const kind of JOB_KINDS) {
-    if (start[kind] >= wanted[kind]) continue;
-    if (kind !== "registre" && !ocrAllowed) continue;
-    if (kind !== "registre" && tokensLeft < input.gemini.tokensPerTask[kind] && input.profiles[kind].vcpu <= room.vcpu) {
-      held.push(`gemini: ${tokensLeft} tokens left this minute, a ${kind} task needs ${input.gemini.tokensPerTask[kind]}`);
-    } else {
-      held.push(`${kind}: ${wanted[kind] - start[kind]} more wanted, no room (${round(room.vcpu)} vCPU, ${round(room.ramGb)} GB left to this dispatch)`);
+  const byPriority = [...JOB_KINDS].sort((a, b) => input.profiles[b].priority - input.profiles[a].priority || wanted[b] - wanted[a]);
+
+  // 1. First tasks, before any kind gets a second.
+  for (const kind of byPriority) {
+    if (!mayStart(kind) || input.tasks[kind] > 0) continue;
+    if (gate.allows(kind, 1) !== "yes") continue;
+    if (fits(kind, 1, false)) {
+      take(kind);
+      continue;
+    }
+    // Keep its room only if it could ever get it: a kind bigger than this
+    // environment's whole entitlement would otherwise block everything.
+    const profile = input.profiles[kind];
+    if (profile.vcpu <= Math.min(entitled, input.capacity.vcpu) + 1e-9 && profile.ramGb <= input.capacity.ramGb + 1e-9) {
+      reserved.vcpu += toMilli(profile.vcpu);
+      reserved.ram += toMilli(profile.ramGb);
+      held.push(`${kind}: its first task waits for ${profile.vcpu} vCPU / ${profile.ramGb} GB; that room is kept for it`);
     }
   }
-  return { start, wanted, allowanceVcpu, held };
+
+  // 2. Priority groups, highest first.
+  const priorities = [...new Set(JOB_KINDS.map((kind) => input.profiles[kind].priority))].sort((a, b) => b - a);
+  for (const priority of priorities) {
+    const group = JOB_KINDS.filter((kind) => input.profiles[kind].priority === priority && mayStart(kind));
+    if (group.length === 0) continue;
+    const more = perKind((kind) => {
+      if (!group.includes(kind)) return 0;
+      const profile = input.profiles[kind];
+      const byVcpu = Math.floor((room.vcpu - reserved.vcpu) / Math.max(1, toMilli(profile.vcpu)));
+      const byRam = Math.floor((room.ram - reserved.ram) / Math.max(1, toMilli(profile.ramGb)));
+      return Math.max(0, Math.min(wanted[kind] - start[kind], byVcpu, byRam, gate.most(kind)));
+    });
+    const counts = packGroup(group, more, input, start, room, reserved, gate);
+    for (const kind of group) if (counts[kind] > 0) take(kind, counts[kind]);
+  }
+
+  const waitingForRoom: JobKind[] = [];
+  for (const kind of JOB_KINDS) {
+    if (start[kind] >= wanted[kind]) continue;
+    const verdict = gate.allows(kind, 1);
+    if (verdict === "cooldown") continue;
+    if (verdict === "tokens" && fits(kind, 1, false)) {
+      held.push(`gemini: ${gate.tokensLeft} tokens left this minute, a ${kind} task needs ${input.gemini.tokensPerTask[kind as OcrKind]}`);
+    } else {
+      waitingForRoom.push(kind);
+      held.push(`${kind}: ${wanted[kind] - start[kind]} more wanted, no room (${round(fromMilli(room.vcpu))} vCPU, ${round(fromMilli(room.ram))} GB left to this dispatch)`);
+    }
+  }
+  return { start, wanted, allowanceVcpu, waitingForRoom, held };
 }
 
 /**
- * Kinds of one priority share the room in proportion to their backlogs, with
- * at least one task each while each has work (the seed's example: 50 index +
- * 5 acte waiting and room for 4 → 3 index, 1 acte). One task at a time goes
- * to the kind furthest below its proportional share.
+ * The Gemini side of admission: no OCR task starts during a 429 cooldown,
+ * and the tokens left in this minute's window must cover what each new OCR
+ * task will spend in a minute.
  */
-function fillGroup(
+function geminiGate(input: DispatchPlanInput) {
+  let tokensLeft = input.gemini.tokensLeft;
+  const perTask = (kind: JobKind) => (kind === "registre" ? 0 : input.gemini.tokensPerTask[kind]);
+  return {
+    cooldownMs: input.gemini.cooldownMs,
+    get tokensLeft() {
+      return tokensLeft;
+    },
+    /** Whether `count` more tasks of `kind` may start as far as Gemini is concerned. */
+    allows(kind: JobKind, count: number): "yes" | "cooldown" | "tokens" {
+      if (kind === "registre") return "yes";
+      if (input.gemini.cooldownMs > 0) return "cooldown";
+      return tokensLeft >= perTask(kind) * count ? "yes" : "tokens";
+    },
+    /** Most tasks of `kind` the tokens left allow. */
+    most(kind: JobKind): number {
+      if (kind === "registre") return Number.MAX_SAFE_INTEGER;
+      if (input.gemini.cooldownMs > 0) return 0;
+      return perTask(kind) > 0 ? Math.floor(tokensLeft / perTask(kind)) : Number.MAX_SAFE_INTEGER;
+    },
+    /** Whether a set of new tasks fits the tokens left together. */
+    fitsTogether(counts: PerKind<number>): boolean {
+      return JOB_KINDS.reduce((sum, kind) => sum + perTask(kind) * counts[kind], 0) <= tokensLeft;
+    },
+    take(kind: JobKind, count: number) {
+      tokensLeft -= perTask(kind) * count;
+    },
+  };
+}
+
+/**
+ * How many more tasks of each kind of one priority group to start: the
+ * combination that uses the most vCPU (then RAM) of the room, and among those
+ * the one closest to splitting the group's tasks — held and new — in
+ * proportion to each kind's backlog (the seed's example: 50 index + 5 acte
+ * waiting and room for 4 equal tasks → 3 index, 1 acte). Packing first
+ * because a split that leaves 0.9 vCPU unused when another fills it wastes
+ * capacity the whole time the backlog lasts.
+ */
+function packGroup(
   group: readonly JobKind[],
-  wanted: PerKind<number>,
+  most: PerKind<number>,
+  input: DispatchPlanInput,
   start: PerKind<number>,
-  canStart: (kind: JobKind) => boolean,
-  take: (kind: JobKind) => void,
-): void {
-  const totalWanted = group.reduce((sum, kind) => sum + wanted[kind], 0);
-  if (totalWanted === 0) return;
-  for (const kind of [...group].sort((a, b) => wanted[b] - wanted[a])) {
-    if (start[kind] === 0 && canStart(kind)) take(kind);
+  room: { vcpu: number; ram: number },
+  reserved: { vcpu: number; ram: number },
+  gate: ReturnType<typeof geminiGate>,
+): PerKind<number> {
+  const demand = perKind((kind) => (group.includes(kind) ? input.backlog[kind].waiting + input.backlog[kind].running : 0));
+  const totalDemand = group.reduce((sum, kind) => sum + demand[kind], 0);
+  const held = perKind((kind) => input.tasks[kind] + start[kind]);
+  const limit = { vcpu: room.vcpu - reserved.vcpu, ram: room.ram - reserved.ram };
+
+  const score = (counts: PerKind<number>) => {
+    const vcpu = group.reduce((sum, kind) => sum + toMilli(input.profiles[kind].vcpu) * counts[kind], 0);
+    const ram = group.reduce((sum, kind) => sum + toMilli(input.profiles[kind].ramGb) * counts[kind], 0);
+    const tasks = group.reduce((sum, kind) => sum + held[kind] + counts[kind], 0);
+    const deviation = totalDemand === 0 ? 0 : group.reduce((sum, kind) => sum + (held[kind] + counts[kind] - (demand[kind] / totalDemand) * tasks) ** 2, 0);
+    return { vcpu, ram, deviation };
+  };
+  const better = (a: ReturnType<typeof score>, b: ReturnType<typeof score>) =>
+    a.vcpu !== b.vcpu ? a.vcpu > b.vcpu : a.ram !== b.ram ? a.ram > b.ram : a.deviation < b.deviation - 1e-9;
+
+  const combinations = group.reduce((product, kind) => product * (most[kind] + 1), 1);
+  let best = zero();
+  if (combinations <= MAX_PACKING_COMBINATIONS) {
+    let bestScore = score(best);
+    const counts = zero();
+    const visit = (index: number, vcpu: number, ram: number) => {
+      const kind = group[index];
+      if (kind === undefined) {
+        if (!gate.fitsTogether(counts)) return;
+        const candidate = score(counts);
+        if (better(candidate, bestScore)) {
+          best = { ...counts };
+          bestScore = candidate;
+        }
+        return;
+      }
+      const profile = input.profiles[kind];
+      for (let n = 0; n <= most[kind]; n += 1) {
+        const v = vcpu + toMilli(profile.vcpu) * n;
+        const r = ram + toMilli(profile.ramGb) * n;
+        if (v > limit.vcpu || r > limit.ram) break;
+        counts[kind] = n;
+        visit(index + 1, v, r);
+      }
+      counts[kind] = 0;
+    };
+    visit(0, 0, 0);
+    return best;
   }
+
+  // Too many combinations to search: one task at a time to the kind furthest
+  // below its proportional share.
+  const used = { vcpu: 0, ram: 0 };
   for (;;) {
-    const started = group.reduce((sum, kind) => sum + start[kind], 0);
+    const tasks = group.reduce((sum, kind) => sum + held[kind] + best[kind], 0);
     const next = group
-      .filter(canStart)
-      .map((kind) => ({ kind, deficit: (wanted[kind] / totalWanted) * (started + 1) - start[kind] }))
+      .filter((kind) => {
+        const profile = input.profiles[kind];
+        const after = { ...best, [kind]: best[kind] + 1 };
+        return (
+          best[kind] < most[kind] &&
+          used.vcpu + toMilli(profile.vcpu) <= limit.vcpu &&
+          used.ram + toMilli(profile.ramGb) <= limit.ram &&
+          gate.fitsTogether(after)
+        );
+      })
+      .map((kind) => ({ kind, deficit: totalDemand === 0 ? 0 : (demand[kind] / totalDemand) * (tasks + 1) - (held[kind] + best[kind]) }))
       .sort((a, b) => b.deficit - a.deficit)[0];
-    if (!next) return;
-    take(next.kind);
+    if (!next) return best;
+    best[next.kind] += 1;
+    used.vcpu += toMilli(input.profiles[next.kind].vcpu);
+    used.ram += toMilli(input.profiles[next.kind].ramGb);
   }
 }
 
