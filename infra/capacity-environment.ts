@@ -8,6 +8,7 @@
  * Plain TypeScript without SST globals: the tests import it directly.
  */
 import { KIND_VARIABLES, type CapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
+import { geminiEnvironment } from "../supabase/functions/_shared/gemini-config.ts";
 import { JOB_KINDS } from "../supabase/functions/_shared/job-kinds.ts";
 
 export function capacityEnvironment(config: CapacityConfig): Record<string, string> {
@@ -17,8 +18,7 @@ export function capacityEnvironment(config: CapacityConfig): Record<string, stri
     SERVER_RESERVE_CPU_PERCENT: decimal(config.server.reserveVcpuPercent),
     SERVER_RESERVE_RAM_PERCENT: decimal(config.server.reserveRamPercent),
     LEDGER_LEASE_TTL_SECONDS: decimal(config.leaseTtlMs / 1000),
-    GEMINI_RPM_LIMIT: decimal(config.gemini.rpmLimit),
-    GEMINI_TPM_LIMIT: decimal(config.gemini.tpmLimit),
+    ...geminiEnvironment(config.gemini),
   };
   for (const kind of JOB_KINDS) {
     const names = KIND_VARIABLES[kind];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
 import { planDispatch, weightedFairShare, type DispatchPlanInput, type PerKind } from "../../supabase/functions/_shared/dispatch-plan.ts";
+import { geminiHeadroom } from "../gemini/gemini-headroom.ts";
 
 const defaults = parseCapacityConfig({});
 const equalSizes = parseCapacityConfig({ INDEX_OCR_VCPU: "1", INDEX_OCR_RAM_GB: "0.5" });
@@ -23,7 +24,7 @@ function input(overrides: Partial<DispatchPlanInput> & { waiting?: Partial<PerKi
     allocated: { vcpu: 0, ramGb: 0 },
     allocatedHere: { vcpu: 0 },
     others: [],
-    gemini: { cooldownMs: 0, tokensLeft: 6_400_000, tokensPerTask: { "index-ocr": 54_000, "acte-ocr": 243_000 } },
+    gemini: geminiHeadroom(),
     ...rest,
   };
 }
@@ -146,13 +147,13 @@ describe("planDispatch", () => {
     },
     {
       name: "a Gemini cooldown starts no OCR task, registre still starts",
-      given: input({ waiting: { registre: 1, "acte-ocr": 3 }, gemini: { cooldownMs: 12_000, tokensLeft: 6_400_000, tokensPerTask: { "index-ocr": 54_000, "acte-ocr": 243_000 } } }),
+      given: input({ waiting: { registre: 1, "acte-ocr": 3 }, gemini: geminiHeadroom({ cooldownMs: 12_000 }) }),
       start: { registre: 1, "index-ocr": 0, "acte-ocr": 0 },
       held: /cooling down after a 429 for 12 s/,
     },
     {
       name: "TPM left feeds one acte task, not two",
-      given: input({ waiting: { "acte-ocr": 3 }, gemini: { cooldownMs: 0, tokensLeft: 300_000, tokensPerTask: { "index-ocr": 54_000, "acte-ocr": 243_000 } } }),
+      given: input({ waiting: { "acte-ocr": 3 }, gemini: geminiHeadroom({ tokensLeft: 300_000 }) }),
       start: { registre: 0, "index-ocr": 0, "acte-ocr": 1 },
       held: /tokens left this minute/,
     },

@@ -22,8 +22,9 @@ describe("capacityEnvironment", () => {
       ACTE_OCR_PRIORITY: "7",
       MAX_ACTE_OCR_TASKS: "0",
       LEDGER_LEASE_TTL_SECONDS: "420.5",
-      GEMINI_RPM_LIMIT: "900",
-      GEMINI_TPM_LIMIT: "3000000",
+      GEMINI_LIMITS: '{"gemini-x-fast":{"rpm":900,"tpm":3000000,"rpd":5000},"gemini-x-strong":{"rpm":90,"tpm":1000000,"rpd":700}}',
+      GEMINI_FAST_MODEL: "gemini-x-fast",
+      GEMINI_BOOST_MODEL: "gemini-x-strong",
     });
     expect(parseCapacityConfig(capacityEnvironment(config))).toEqual(config);
   });

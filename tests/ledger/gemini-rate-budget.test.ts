@@ -1,28 +1,39 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { GeminiLimits } from "../../supabase/functions/_shared/capacity-config.ts";
+import type { ModelLimits } from "../../supabase/functions/_shared/gemini-config.ts";
 import {
   GeminiBudgetTimeoutError,
+  GeminiModelNotConfiguredError,
   GeminiRateLimitedError,
   retryDelayOf,
   withGeminiBudget,
 } from "../../supabase/functions/_shared/gemini-call.ts";
 import {
+  admitDailyScript,
   GeminiRateBudget,
   parseRetryDelay,
   recordRateLimitedScript,
+  recordUsageScript,
+  refundDailyScript,
   type Admission,
   type GeminiRateBudgetOptions,
 } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
-/** Several workers' views of one budget: each has its own client, all share the prefix. */
-function workers(count: number, limits: GeminiLimits, options: GeminiRateBudgetOptions = {}): GeminiRateBudget[] {
-  const keyPrefix = randomKeyPrefix("gemini");
-  return Array.from({ length: count }, () => new GeminiRateBudget(upstashClient(), limits, { keyPrefix, ...options }));
+const MODEL = "gemini-test";
+
+/** One model's limits; RPD large unless a test is about the day. */
+function limitsFor(limits: { rpm: number; tpm: number; rpd?: number }): { limits: Record<string, ModelLimits> } {
+  return { limits: { [MODEL]: { rpd: 1_000_000, ...limits } } };
 }
 
-function one(limits: GeminiLimits, options: GeminiRateBudgetOptions = {}): GeminiRateBudget {
+/** Several workers' views of one budget: each has its own client, all share the prefix. */
+function workers(count: number, limits: { rpm: number; tpm: number; rpd?: number }, options: GeminiRateBudgetOptions = {}): GeminiRateBudget[] {
+  const keyPrefix = randomKeyPrefix("gemini");
+  return Array.from({ length: count }, () => new GeminiRateBudget(upstashClient(), limitsFor(limits), { keyPrefix, ...options }));
+}
+
+function one(limits: { rpm: number; tpm: number; rpd?: number }, options: GeminiRateBudgetOptions = {}): GeminiRateBudget {
   const [budget] = workers(1, limits, options);
   if (!budget) throw new Error("no budget");
   return budget;
@@ -52,22 +63,29 @@ function quotaExhausted(retryDelay?: string): FakeApiError {
   });
 }
 
-const answer = (totalTokenCount: number) => ({ text: "…", usageMetadata: { promptTokenCount: totalTokenCount - 1, totalTokenCount } });
+/** A generateContent answer: `input` prompt tokens, `output` candidate tokens. */
+const answer = (input: number, output = 1) => ({ text: "…", usageMetadata: { promptTokenCount: input, candidatesTokenCount: output, totalTokenCount: input + output } });
 
 /** A day-long window, so a test that must stay inside one window cannot straddle two. */
 const LONG_WINDOW = { windowMs: 86_400_000 };
 
-describe("recordRateLimitedScript", () => {
-  it("has the pinned SHA1, and Redis computes the same", async () => {
-    const sha = "9fe35b670b2c269941bd0e8eb8b7ac17678eb518";
-    expect(createHash("sha1").update(recordRateLimitedScript).digest("hex")).toBe(sha);
-    expect(await upstashClient().scriptLoad(recordRateLimitedScript)).toBe(sha);
+const call = (estimatedTokens: number, extra: { maxWaitMs?: number } = {}) => ({ model: MODEL, estimatedTokens, ...extra });
+
+describe("the budget's Lua scripts", () => {
+  it.each([
+    ["recordRateLimitedScript", recordRateLimitedScript, "9fe35b670b2c269941bd0e8eb8b7ac17678eb518"],
+    ["admitDailyScript", admitDailyScript, "ca81702039b9f934cd6249df61842dd6c72cd0ad"],
+    ["refundDailyScript", refundDailyScript, "a0f75a900827c8c12424aa52af89b881596f2073"],
+    ["recordUsageScript", recordUsageScript, "1c7a4bbdc96dd3942d8955a65757b3d01baecd4f"],
+  ])("%s has its pinned SHA1, and Redis computes the same", async (_name, script, sha) => {
+    expect(createHash("sha1").update(script).digest("hex")).toBe(sha);
+    expect(await upstashClient().scriptLoad(script)).toBe(sha);
   });
 });
 
-describe("tokens per window", () => {
+describe("input tokens per window", () => {
   it("under 20 concurrent callers asking for more than the budget, no window admits more tokens than the limit", async () => {
-    const limits = { rpmLimit: 10_000, tpmLimit: 1_000 };
+    const limits = { rpm: 10_000, tpm: 1_000 };
     const windowMs = 2_000;
     const admitted: Array<{ windowEndsAt: number; tokens: number }> = [];
     let refusals = 0;
@@ -75,14 +93,14 @@ describe("tokens per window", () => {
     // Each caller is its own worker; the subclass only notes what the budget decided.
     const keyPrefix = randomKeyPrefix("tpm-race");
     class NotingBudget extends GeminiRateBudget {
-      override async tryAdmit(estimatedTokens: number): Promise<Admission> {
-        const admission = await super.tryAdmit(estimatedTokens);
-        if (admission.admitted) admitted.push({ windowEndsAt: admission.windowEndsAt, tokens: estimatedTokens });
+      override async tryAdmit(model: string, inputTokens: number): Promise<Admission> {
+        const admission = await super.tryAdmit(model, inputTokens);
+        if (admission.admitted) admitted.push({ windowEndsAt: admission.windowEndsAt, tokens: inputTokens });
         else refusals += 1;
         return admission;
       }
     }
-    const callers = Array.from({ length: 20 }, () => new NotingBudget(upstashClient(), limits, { keyPrefix, windowMs }));
+    const callers = Array.from({ length: 20 }, () => new NotingBudget(upstashClient(), limitsFor(limits), { keyPrefix, windowMs }));
 
     const until = Date.now() + 5_000;
     await Promise.all(
@@ -91,7 +109,7 @@ describe("tokens per window", () => {
           const tokens = 50 + ((i * 37) % 200); // 50 to 249 tokens: sizes that do not divide the limit evenly
           // Admission is not first-come-first-served: under this much demand one caller may
           // lose several windows in a row, so the wait allowed is longer than the run.
-          await withGeminiBudget(budget, { estimatedTokens: tokens, maxWaitMs: 20_000 }, async () => answer(tokens));
+          await withGeminiBudget(budget, call(tokens, { maxWaitMs: 20_000 }), async () => answer(tokens));
         }
       }),
     );
@@ -99,87 +117,99 @@ describe("tokens per window", () => {
     const perWindow = new Map<number, number>();
     for (const { windowEndsAt, tokens } of admitted) perWindow.set(windowEndsAt, (perWindow.get(windowEndsAt) ?? 0) + tokens);
     expect(perWindow.size).toBeGreaterThanOrEqual(2);
-    const overLimit = [...perWindow].filter(([, tokens]) => tokens > limits.tpmLimit);
+    const overLimit = [...perWindow].filter(([, tokens]) => tokens > limits.tpm);
     expect(overLimit).toEqual([]);
     // The demand really exceeded the budget, and refused attempts did not waste it:
     // the fullest window came within one request (≤ 249 tokens) of the limit.
     expect(refusals).toBeGreaterThan(20);
-    expect(Math.max(...perWindow.values())).toBeGreaterThan(limits.tpmLimit - 250);
+    expect(Math.max(...perWindow.values())).toBeGreaterThan(limits.tpm - 250);
   });
 
-  it("charges the tokens a call used beyond its estimate, and never less than the estimate", async () => {
-    const budget = one({ rpmLimit: 100, tpmLimit: 10_000 }, LONG_WINDOW);
-    await withGeminiBudget(budget, { estimatedTokens: 1_000 }, async () => answer(1_500));
-    await withGeminiBudget(budget, { estimatedTokens: 1_000 }, async () => answer(400));
-    await withGeminiBudget(budget, { estimatedTokens: 100 }, async () => ({ name: "files/abc" })); // an upload: no usageMetadata
+  it("reconciles on the input tokens Google counted: more is charged, less is given back, output never counts", async () => {
+    const budget = one({ rpm: 100, tpm: 10_000 }, LONG_WINDOW);
+    await withGeminiBudget(budget, call(1_000), async () => answer(1_500, 50_000));
+    await withGeminiBudget(budget, call(1_000), async () => answer(400, 8_000));
+    await withGeminiBudget(budget, call(100), async () => ({ name: "files/abc" })); // no usageMetadata: the estimate stands
 
-    const status = await budget.budget();
-    expect(status.tpm).toEqual({ limit: 10_000, used: 2_600, remaining: 7_400 });
-    expect(status.rpm).toEqual({ limit: 100, used: 3, remaining: 97 });
-    expect(status.cooldownRemainingMs).toBe(0);
-    expect(status.windowEndsAt).toBeGreaterThan(Date.now());
+    const status = (await budget.status()).models[MODEL];
+    expect(status?.tpm).toEqual({ limit: 10_000, used: 2_000, remaining: 8_000, fraction: 0.2 });
+    expect(status?.rpm).toMatchObject({ limit: 100, used: 3, remaining: 97 });
+    expect(status?.today).toEqual({ requests: 3, inputTokens: 2_000, outputTokens: 58_000, rateLimited: 0 });
+    expect(status?.cooldownRemainingMs).toBe(0);
+    expect(status?.windowEndsAt).toBeGreaterThan(Date.now());
   });
 
-  it("a request-budget refusal gives its tokens back, and the timeout names the budget", async () => {
-    const budget = one({ rpmLimit: 2, tpmLimit: 10_000 }, LONG_WINDOW);
-    await withGeminiBudget(budget, { estimatedTokens: 100 }, async () => answer(100));
-    await withGeminiBudget(budget, { estimatedTokens: 100 }, async () => answer(100));
+  it("a request-budget refusal gives its tokens and its day's request back, and the timeout names the budget", async () => {
+    const budget = one({ rpm: 2, tpm: 10_000 }, LONG_WINDOW);
+    await withGeminiBudget(budget, call(100), async () => answer(100));
+    await withGeminiBudget(budget, call(100), async () => answer(100));
 
     let called = false;
-    const attempt = withGeminiBudget(budget, { estimatedTokens: 100, maxWaitMs: 300 }, async () => {
+    const attempt = withGeminiBudget(budget, call(100, { maxWaitMs: 300 }), async () => {
       called = true;
       return answer(100);
     });
     await expect(attempt).rejects.toThrow(GeminiBudgetTimeoutError);
-    await expect(attempt).rejects.toThrow(/^Gemini requests-per-minute budget still exhausted after waiting \d+ ms: requests budget: all 2 requests/);
+    await expect(attempt).rejects.toThrow(/^Gemini requests-per-minute budget of gemini-test still exhausted after waiting \d+ ms: gemini-test: requests budget: all 2 requests/);
     expect(called).toBe(false);
-    expect((await budget.budget()).tpm.used).toBe(200);
+    const status = (await budget.status()).models[MODEL];
+    expect(status?.tpm.used).toBe(200);
+    expect(status?.rpd.used).toBe(2);
   });
 
-  it("a token-budget timeout names the tokens budget", async () => {
-    const budget = one({ rpmLimit: 100, tpmLimit: 1_000 }, LONG_WINDOW);
-    await withGeminiBudget(budget, { estimatedTokens: 900 }, async () => answer(900));
-    const error: unknown = await withGeminiBudget(budget, { estimatedTokens: 200, maxWaitMs: 200 }, async () => answer(200)).catch((e: unknown) => e);
+  it("a token-budget timeout names the input-tokens budget", async () => {
+    const budget = one({ rpm: 100, tpm: 1_000 }, LONG_WINDOW);
+    await withGeminiBudget(budget, call(900), async () => answer(900));
+    const error: unknown = await withGeminiBudget(budget, call(200, { maxWaitMs: 200 }), async () => answer(200)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GeminiBudgetTimeoutError);
-    expect(error).toMatchObject({ blockedBy: "tpm", retryable: true });
-    expect(String(error)).toContain("Gemini tokens-per-minute budget still exhausted");
-    expect((await budget.budget()).tpm).toEqual({ limit: 1_000, used: 900, remaining: 100 });
+    expect(error).toMatchObject({ blockedBy: "tpm", retryable: true, model: MODEL });
+    expect(String(error)).toContain("Gemini input-tokens-per-minute budget of gemini-test still exhausted");
+    expect((await budget.status()).models[MODEL]?.tpm).toMatchObject({ limit: 1_000, used: 900, remaining: 100 });
   });
 
-  it("refuses at once a call that could never fit the budget", async () => {
-    const budget = one({ rpmLimit: 100, tpmLimit: 1_000 });
-    await expect(withGeminiBudget(budget, { estimatedTokens: 1_001 }, async () => answer(1))).rejects.toThrow(
-      "a Gemini call estimated at 1001 tokens can never fit the 1000-token budget",
+  it("refuses at once a call that could never fit the budget, and a model with no limits, sending nothing", async () => {
+    const budget = one({ rpm: 100, tpm: 1_000 });
+    await expect(withGeminiBudget(budget, call(1_001), async () => answer(1))).rejects.toThrow(
+      "a gemini-test call estimated at 1001 input tokens can never fit its 1000-token budget",
     );
+    let called = false;
+    const unmetered = withGeminiBudget(budget, { model: "gemini-unknown", estimatedTokens: 1 }, async () => {
+      called = true;
+      return answer(1);
+    });
+    await expect(unmetered).rejects.toThrow(GeminiModelNotConfiguredError);
+    await expect(unmetered).rejects.toThrow('Gemini model "gemini-unknown" has no limits in GEMINI_LIMITS (configured: gemini-test); the call was not sent');
+    expect(called).toBe(false);
   });
 });
 
 describe("429 cooldown", () => {
-  it('a 429 with retryDelay "2s" holds every caller for about 2 s', async () => {
-    const [failing, ...others] = workers(6, { rpmLimit: 1_000, tpmLimit: 1_000_000 }, LONG_WINDOW);
+  it('a 429 with retryDelay "2s" holds every caller of the model for about 2 s', async () => {
+    const [failing, ...others] = workers(6, { rpm: 1_000, tpm: 1_000_000 }, LONG_WINDOW);
     if (!failing) throw new Error("no budget");
 
     const before = Date.now();
-    const error: unknown = await withGeminiBudget(failing, { estimatedTokens: 10 }, async () => {
+    const error: unknown = await withGeminiBudget(failing, call(10), async () => {
       throw quotaExhausted("2s");
     }).catch((e: unknown) => e);
     const after = Date.now();
     expect(error).toBeInstanceOf(GeminiRateLimitedError);
-    expect(error).toMatchObject({ retryable: true, status: 429, retryDelay: "2s", cooldownMs: 2_000 });
+    expect(error).toMatchObject({ retryable: true, status: 429, retryDelay: "2s", cooldownMs: 2_000, quota: "tpm", model: MODEL, pausedUntil: null });
 
-    const status = await failing.budget();
-    expect(status.cooldownRemainingMs).toBeGreaterThan(1_000);
-    expect(status.cooldownRemainingMs).toBeLessThanOrEqual(2_000);
-    expect(await others[0]?.tryAdmit(10)).toMatchObject({ admitted: false, blockedBy: "cooldown" });
+    const status = (await failing.status()).models[MODEL];
+    expect(status?.cooldownRemainingMs).toBeGreaterThan(1_000);
+    expect(status?.cooldownRemainingMs).toBeLessThanOrEqual(2_000);
+    expect(status?.today.rateLimited).toBe(1);
+    expect(await others[0]?.tryAdmit(MODEL, 10)).toMatchObject({ admitted: false, blockedBy: "cooldown" });
 
     // A caller that will not wait long enough gives up naming the cooldown…
-    await expect(withGeminiBudget(others[0] ?? failing, { estimatedTokens: 10, maxWaitMs: 300 }, async () => answer(10))).rejects.toThrow(
-      /^Gemini 429 cooldown still exhausted/,
+    await expect(withGeminiBudget(others[0] ?? failing, call(10, { maxWaitMs: 300 }), async () => answer(10))).rejects.toThrow(
+      /^Gemini 429 cooldown of gemini-test still exhausted/,
     );
     // …and every other caller gets through only once the 2 s are over.
     const calledAt = await Promise.all(
       others.map((budget) =>
-        withGeminiBudget(budget, { estimatedTokens: 10, maxWaitMs: 10_000 }, async () => {
+        withGeminiBudget(budget, call(10, { maxWaitMs: 10_000 }), async () => {
           const at = Date.now();
           return { at, ...answer(10) };
         }),
@@ -189,32 +219,32 @@ describe("429 cooldown", () => {
       expect(at).toBeGreaterThanOrEqual(before + 2_000);
       expect(at).toBeLessThan(after + 2_000 + 1_000);
     }
-    expect(await failing.cooldownRemainingMs()).toBe(0);
+    expect(await failing.cooldownRemainingMs(MODEL)).toBe(0);
   });
 
   it("without a retryDelay, backs off, doubling up to the cap; a later, shorter delay never cuts a cooldown short", async () => {
-    const budget = one({ rpmLimit: 10, tpmLimit: 10 }, { backoffMs: 1_000, maxBackoffMs: 3_000 });
-    expect(await budget.recordRateLimited()).toBe(1_000);
-    expect(await budget.recordRateLimited()).toBe(2_000);
-    expect(await budget.recordRateLimited()).toBe(3_000);
-    expect(await budget.recordRateLimited()).toBe(3_000);
+    const budget = one({ rpm: 10, tpm: 10 }, { backoffMs: 1_000, maxBackoffMs: 3_000 });
+    expect(await budget.recordRateLimited(MODEL, "unknown")).toEqual({ cooldownMs: 1_000, pausedUntil: null });
+    expect((await budget.recordRateLimited(MODEL, "unknown")).cooldownMs).toBe(2_000);
+    expect((await budget.recordRateLimited(MODEL, "rpm")).cooldownMs).toBe(3_000);
+    expect((await budget.recordRateLimited(MODEL, "rpm")).cooldownMs).toBe(3_000);
 
-    const left = await budget.recordRateLimited("0.5s");
+    const { cooldownMs: left } = await budget.recordRateLimited(MODEL, "rpm", "0.5s");
     expect(left).toBeGreaterThan(2_000);
     expect(left).toBeLessThanOrEqual(3_000);
   });
 
   it("a 429 without RetryInfo still sets the cooldown; other errors pass through untouched", async () => {
-    const budget = one({ rpmLimit: 10, tpmLimit: 1_000 }, { backoffMs: 1_500 });
-    const error: unknown = await withGeminiBudget(budget, { estimatedTokens: 1 }, async () => {
+    const budget = one({ rpm: 10, tpm: 1_000 }, { backoffMs: 1_500 });
+    const error: unknown = await withGeminiBudget(budget, call(1), async () => {
       throw quotaExhausted();
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: "GeminiRateLimitedError", cooldownMs: 1_500, retryDelay: undefined });
 
-    const other = one({ rpmLimit: 10, tpmLimit: 1_000 });
+    const other = one({ rpm: 10, tpm: 1_000 });
     const serverError = new FakeApiError(500, { error: { code: 500, message: "internal" } });
-    await expect(withGeminiBudget(other, { estimatedTokens: 1 }, async () => Promise.reject(serverError))).rejects.toBe(serverError);
-    expect(await other.cooldownRemainingMs()).toBe(0);
+    await expect(withGeminiBudget(other, call(1), async () => Promise.reject(serverError))).rejects.toBe(serverError);
+    expect(await other.cooldownRemainingMs(MODEL)).toBe(0);
   });
 });
 

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { setValues } from "./env-values.ts";
+import { errorMessage } from "./error-message.ts";
+import { parseGeminiConfig, type GeminiConfig } from "./gemini-config.ts";
 import { JOB_KINDS, type JobKind } from "./job-kinds.ts";
 
 /**
@@ -38,13 +40,8 @@ export interface CapacityConfig {
   readonly profiles: Readonly<Record<JobKind, KindProfile>>;
   /** A lease not renewed within this many ms expires and its capacity returns. */
   readonly leaseTtlMs: number;
-  readonly gemini: GeminiLimits;
-}
-
-/** The Gemini quota every worker in every environment shares, per window (a minute in production). */
-export interface GeminiLimits {
-  readonly rpmLimit: number;
-  readonly tpmLimit: number;
+  /** The Gemini models and their per-model quota (gemini-config.ts). */
+  readonly gemini: GeminiConfig;
 }
 
 /**
@@ -79,7 +76,6 @@ const positiveDecimal = (fallback: number) => decimal.pipe(z.number().positive({
 const percent = (fallback: number) =>
   decimal.pipe(z.number().max(95, { error: "must be at most 95 (percent of the server kept in reserve)" })).default(fallback);
 const priority = (fallback: number) => whole.pipe(z.number().min(1, { error: "must be at least 1" })).default(fallback);
-const positiveWhole = (fallback: number) => whole.pipe(z.number().min(1, { error: "must be at least 1" })).default(fallback);
 const optionalCount = whole.optional();
 
 /** The environment variables this module reads, each with its default. */
@@ -131,11 +127,7 @@ const capacityEnvSchema = z.object({
    * @default 300
    */
   LEDGER_LEASE_TTL_SECONDS: positiveDecimal(300),
-
-  /** Gemini requests per minute, all workers together. @default 1600 (80 % of Tier 3's 2,000) */
-  GEMINI_RPM_LIMIT: positiveWhole(1600),
-  /** Gemini tokens per minute, all workers together. @default 6400000 (80 % of Tier 3's 8M) */
-  GEMINI_TPM_LIMIT: positiveWhole(6_400_000),
+  // The Gemini quota is per model: GEMINI_LIMITS, GEMINI_FAST_MODEL and GEMINI_BOOST_MODEL, read by gemini-config.ts.
 });
 
 type CapacityEnvName = keyof typeof capacityEnvSchema.shape;
@@ -164,18 +156,26 @@ export function parseCapacityConfig(env: Record<string, string | undefined>): Ca
     if (values[name] !== undefined) input[name] = values[name];
   }
   const parsed = capacityEnvSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0] ?? "configuration");
-      const value = input[name as CapacityEnvName];
-      return `${name}=${JSON.stringify(value)} ${issue.message}`;
-    });
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? "configuration");
+        const value = input[name as CapacityEnvName];
+        return `${name}=${JSON.stringify(value)} ${issue.message}`;
+      });
+  let gemini: GeminiConfig | undefined;
+  try {
+    gemini = parseGeminiConfig(env);
+  } catch (error) {
+    problems.push(errorMessage(error));
+  }
+  if (!parsed.success || !gemini || problems.length > 0) {
     throw new CapacityConfigError(`Invalid capacity configuration: ${problems.join("; ")}`);
   }
-  return toConfig(parsed.data);
+  return toConfig(parsed.data, gemini);
 }
 
-function toConfig(env: CapacityEnv): CapacityConfig {
+function toConfig(env: CapacityEnv, gemini: GeminiConfig): CapacityConfig {
   const profiles = Object.fromEntries(
     JOB_KINDS.map((kind) => {
       const names = KIND_VARIABLES[kind];
@@ -227,6 +227,6 @@ function toConfig(env: CapacityEnv): CapacityConfig {
     capacity,
     profiles,
     leaseTtlMs: Math.round(env.LEDGER_LEASE_TTL_SECONDS * 1000),
-    gemini: { rpmLimit: env.GEMINI_RPM_LIMIT, tpmLimit: env.GEMINI_TPM_LIMIT },
+    gemini,
   };
 }

@@ -1,5 +1,6 @@
 import { fromMilli, toMilli, type KindProfile } from "./capacity-config.ts";
 import type { Environment } from "./environments.ts";
+import { geminiGate, type GeminiGateInput } from "./gemini-gate.ts";
 import { JOB_KINDS, type JobKind } from "./job-kinds.ts";
 
 /**
@@ -47,13 +48,8 @@ export interface DispatchPlanInput {
   readonly allocatedHere: { readonly vcpu: number };
   /** The other environments with a fresh published demand. */
   readonly others: readonly EnvironmentDemand[];
-  readonly gemini: {
-    readonly cooldownMs: number;
-    /** Tokens left in the current TPM window. */
-    readonly tokensLeft: number;
-    /** Tokens per minute one running task of the kind consumes. */
-    readonly tokensPerTask: Record<OcrKind, number>;
-  };
+  /** What each Gemini model the OCR kinds call has left (gemini-gate.ts). */
+  readonly gemini: GeminiGateInput;
 }
 
 export interface DispatchPlan {
@@ -125,7 +121,7 @@ export function planDispatch(input: DispatchPlanInput): DispatchPlan {
   // Room in thousandths (capacity-config.ts): 6.4 − 3 − 1.5 − 1 is exactly 0.9.
   const room = { vcpu: toMilli(allowanceVcpu), ram: Math.max(0, toMilli(input.capacity.ramGb) - toMilli(input.allocated.ramGb)) };
   const reserved = { vcpu: 0, ram: 0 };
-  const gate = geminiGate(input);
+  const gate = geminiGate(input.gemini);
   const start = zero();
 
   const fits = (kind: JobKind, count = 1, keepReserved = true): boolean => {
@@ -141,10 +137,11 @@ export function planDispatch(input: DispatchPlanInput): DispatchPlan {
     room.ram -= toMilli(input.profiles[kind].ramGb) * count;
     gate.take(kind, count);
   };
-  const mayStart = (kind: JobKind) => wanted[kind] > 0 && gate.allows(kind, 1) !== "cooldown";
+  const mayStart = (kind: JobKind) => wanted[kind] > 0 && gate.allows(kind, 1) !== "blocked";
 
-  if (OCR_KINDS.some((kind) => wanted[kind] > 0) && gate.cooldownMs > 0) {
-    held.push(`gemini: cooling down after a 429 for ${Math.ceil(gate.cooldownMs / 1000)} s more; no OCR task starts`);
+  for (const kind of OCR_KINDS) {
+    const blocked = wanted[kind] > 0 ? gate.blocked(kind) : null;
+    if (blocked !== null) held.push(blocked);
   }
 
   const byPriority = [...JOB_KINDS].sort((a, b) => input.profiles[b].priority - input.profiles[a].priority || wanted[b] - wanted[a]);
@@ -187,50 +184,15 @@ export function planDispatch(input: DispatchPlanInput): DispatchPlan {
   for (const kind of JOB_KINDS) {
     if (start[kind] >= wanted[kind]) continue;
     const verdict = gate.allows(kind, 1);
-    if (verdict === "cooldown") continue;
+    if (verdict === "blocked") continue;
     if (verdict === "tokens" && fits(kind, 1, false)) {
-      held.push(`gemini: ${gate.tokensLeft} tokens left this minute, a ${kind} task needs ${input.gemini.tokensPerTask[kind as OcrKind]}`);
+      held.push(gate.shortage(kind));
     } else {
       waitingForRoom.push(kind);
       held.push(`${kind}: ${wanted[kind] - start[kind]} more wanted, no room (${round(fromMilli(room.vcpu))} vCPU, ${round(fromMilli(room.ram))} GB left to this dispatch)`);
     }
   }
   return { start, wanted, allowanceVcpu, waitingForRoom, held };
-}
-
-/**
- * The Gemini side of admission: no OCR task starts during a 429 cooldown,
- * and the tokens left in this minute's window must cover what each new OCR
- * task will spend in a minute.
- */
-function geminiGate(input: DispatchPlanInput) {
-  let tokensLeft = input.gemini.tokensLeft;
-  const perTask = (kind: JobKind) => (kind === "registre" ? 0 : input.gemini.tokensPerTask[kind]);
-  return {
-    cooldownMs: input.gemini.cooldownMs,
-    get tokensLeft() {
-      return tokensLeft;
-    },
-    /** Whether `count` more tasks of `kind` may start as far as Gemini is concerned. */
-    allows(kind: JobKind, count: number): "yes" | "cooldown" | "tokens" {
-      if (kind === "registre") return "yes";
-      if (input.gemini.cooldownMs > 0) return "cooldown";
-      return tokensLeft >= perTask(kind) * count ? "yes" : "tokens";
-    },
-    /** Most tasks of `kind` the tokens left allow. */
-    most(kind: JobKind): number {
-      if (kind === "registre") return Number.MAX_SAFE_INTEGER;
-      if (input.gemini.cooldownMs > 0) return 0;
-      return perTask(kind) > 0 ? Math.floor(tokensLeft / perTask(kind)) : Number.MAX_SAFE_INTEGER;
-    },
-    /** Whether a set of new tasks fits the tokens left together. */
-    fitsTogether(counts: PerKind<number>): boolean {
-      return JOB_KINDS.reduce((sum, kind) => sum + perTask(kind) * counts[kind], 0) <= tokensLeft;
-    },
-    take(kind: JobKind, count: number) {
-      tokensLeft -= perTask(kind) * count;
-    },
-  };
 }
 
 /**

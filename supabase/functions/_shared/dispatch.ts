@@ -6,6 +6,7 @@ import { DispatchLock } from "./dispatch-lock.ts";
 import { perKind, planDispatch, type DispatchPlan, type KindBacklog, type PerKind } from "./dispatch-plan.ts";
 import { EcsError, runnerTaskEnvironment, runnerTaskFor, type EcsClient } from "./ecs-client.ts";
 import { EnvironmentDemandBoard } from "./environment-demand.ts";
+import { gatedModels, geminiGateInput } from "./gemini-gate.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
 import { redisKeyPrefixes } from "./redis-keys.ts";
@@ -81,7 +82,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   let budget: GeminiBudgetStatus;
   let others;
   try {
-    [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.budget(), board.others(config.environment, config.weights)]);
+    [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.status(gatedModels(config.capacity.gemini)), board.others(config.environment, config.weights)]);
   } catch (error) {
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
   }
@@ -98,7 +99,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
     allocated: snapshot.allocated,
     allocatedHere: { vcpu: snapshot.byEnvironment[config.environment].vcpu },
     others,
-    gemini: { cooldownMs: budget.cooldownRemainingMs, tokensLeft: budget.tpm.remaining, tokensPerTask: config.tokensPerTask },
+    gemini: geminiGateInput(budget, config.capacity.gemini, config.tokensPerTask),
   });
   const wantedVcpu = JOB_KINDS.reduce((sum, kind) => sum + plan.wanted[kind] * config.capacity.profiles[kind].vcpu, 0);
   await board

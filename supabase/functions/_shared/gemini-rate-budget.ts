@@ -1,31 +1,36 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
-import type { GeminiLimits } from "./capacity-config.ts";
+import { dailyWindow, GEMINI_DAY_TIME_ZONE, type DailyWindow } from "./gemini-daily-window.ts";
+import type { ModelLimits } from "./gemini-config.ts";
 
 /**
- * The Gemini quota as one budget for every worker in every environment:
- * requests per window and tokens per window (token-weighted), on
- * `@upstash/ratelimit`, plus a shared cooldown that a 429 sets.
+ * The Gemini quota as Google counts it: per model, requests per minute (RPM),
+ * input tokens per minute (TPM) and requests per day (RPD, the day ending at
+ * midnight Pacific time), one budget for every worker in every environment,
+ * plus a cooldown per model that a 429 sets.
  *
- * Algorithm: `fixedWindow`, the one of the library's three whose every
- * request is counted (INCRBY) before its verdict and admitted only if the
- * new total fits (`used <= limit`). So the tokens admitted in one window never
- * exceed the limit, however many callers race, and a charge made after the
- * call always lands. (`slidingWindow` admits a request as long as the window
- * is not yet full, whatever its size; `tokenBucket` drops a charge that does
- * not fit.) The price of fixed windows: a burst at the end of one window and
- * another at the start of the next may together exceed the limit within a
- * span shorter than a window; the 80 % defaults and the 429 cooldown absorb
- * that. Windows are aligned on the callers' clocks, like every
- * `@upstash/ratelimit` algorithm.
+ * RPM and TPM: `@upstash/ratelimit`'s `fixedWindow`, the one of the
+ * library's three whose every request is counted (INCRBY) before its verdict
+ * and admitted only if the new total fits (`used <= limit`). So the tokens
+ * admitted in one window never exceed the limit, however many callers race,
+ * and a charge made after the call always lands. (`slidingWindow` admits a
+ * request as long as the window is not yet full, whatever its size;
+ * `tokenBucket` drops a charge that does not fit.) The price of fixed windows:
+ * a burst at the end of one window and another at the start of the next may
+ * together exceed the limit within a span shorter than a window; the 80 %
+ * defaults and the 429 cooldown absorb that. A refused attempt has been
+ * counted too; it is refunded (a negative rate) while its window is still
+ * current. Near the window's end the refund is skipped: the window and its
+ * over-count expire together.
  *
- * A refused attempt has been counted too; it is refunded (a negative rate)
- * while its window is still current, so the count never falls below what
- * was admitted. Near the window's end the refund is skipped: the window
- * and its over-count expire together.
+ * RPD: a counter per model and Pacific calendar day (`admitDailyScript`).
+ * The library's windows are fixed lengths aligned on the epoch, so a 24 h
+ * window would reset at midnight UTC, and a Pacific day is 23 or 25 hours
+ * twice a year. The day is computed from an injectable clock, so tests can
+ * step into the next day without waiting for it.
  */
 
-/** Sets the shared cooldown to at least `delay` ms and returns the cooldown left (ms). */
+/** Sets a model's cooldown to at least `delay` ms and returns the cooldown left (ms). */
 export const recordRateLimitedScript = `
 local cooldownKey = KEYS[1]           -- string whose TTL is the cooldown left
 local strikesKey  = KEYS[2]           -- 429s without retryDelay in a row; expires after a quiet spell
@@ -51,48 +56,142 @@ if left < 0 then left = 0 end
 return left
 `;
 
-export type GeminiBudgetName = "cooldown" | "rpm" | "tpm";
+/**
+ * Counts one request against a model's day if it fits. Returns
+ * {1, used} when admitted, {0, used} when the day is used up, {0, -1} when a
+ * daily-quota 429 paused the model for the rest of the day.
+ */
+export const admitDailyScript = `
+local dayKey   = KEYS[1]           -- requests admitted for one model on one Pacific day
+local pauseKey = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
+local limit    = tonumber(ARGV[1]) -- requests per day
+local expireAt = tonumber(ARGV[2]) -- ms since epoch when the day's keys may go: its end plus a margin
+
+if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
+local used = tonumber(redis.call("GET", dayKey) or "0")
+if used + 1 > limit then return {0, used} end
+used = redis.call("INCR", dayKey)
+redis.call("PEXPIREAT", dayKey, expireAt)
+return {1, used}
+`;
+
+/** Gives back a day's request that the minute budgets then refused; never creates the key (the day may be over). */
+export const refundDailyScript = `
+local dayKey = KEYS[1] -- requests admitted for one model on one Pacific day
+if redis.call("EXISTS", dayKey) == 1 and tonumber(redis.call("GET", dayKey)) > 0 then
+  return redis.call("DECR", dayKey)
+end
+return 0
+`;
+
+/** Adds one call's numbers to a model's statistics of the day. */
+export const recordUsageScript = `
+local statsKey    = KEYS[1]           -- hash: requests, inputTokens, outputTokens, rateLimited
+local expireAt    = tonumber(ARGV[1]) -- ms since epoch: a day after the day ends, so yesterday stays readable
+local requests    = tonumber(ARGV[2])
+local inputTokens = tonumber(ARGV[3])
+local outputTokens = tonumber(ARGV[4])
+local rateLimited = tonumber(ARGV[5])
+
+redis.call("HINCRBY", statsKey, "requests", requests)
+redis.call("HINCRBY", statsKey, "inputTokens", inputTokens)
+redis.call("HINCRBY", statsKey, "outputTokens", outputTokens)
+redis.call("HINCRBY", statsKey, "rateLimited", rateLimited)
+redis.call("PEXPIREAT", statsKey, expireAt)
+return 1
+`;
+
+export type GeminiBudgetName = "cooldown" | "rpm" | "tpm" | "rpd";
+
+/** Which of Google's per-model quotas a 429 named: minute requests, minute input tokens, or the day. */
+export type GeminiQuotaKind = "rpm" | "tpm" | "rpd" | "unknown";
+
+/** A call named a model GEMINI_LIMITS does not list. Final: no retry will configure it. */
+export class GeminiModelNotConfiguredError extends Error {
+  override readonly name = "GeminiModelNotConfiguredError";
+  readonly retryable = false;
+  constructor(
+    readonly model: string,
+    configured: readonly string[],
+  ) {
+    super(`Gemini model "${model}" has no limits in GEMINI_LIMITS (configured: ${configured.join(", ")}); the call was not sent`);
+  }
+}
+
+export interface AdmittedCall {
+  readonly admitted: true;
+  readonly model: string;
+  /** Input tokens counted for the call, to reconcile with promptTokenCount after it. */
+  readonly tokens: number;
+  /** End of the minute window the call was counted in (ms since epoch). */
+  readonly windowEndsAt: number;
+  /** The Pacific day the request was counted in. */
+  readonly day: string;
+}
 
 export type Admission =
-  | {
-      readonly admitted: true;
-      /** End of the window the request was counted in (ms since epoch). */
-      readonly windowEndsAt: number;
-    }
+  | AdmittedCall
   | {
       readonly admitted: false;
+      readonly model: string;
       readonly blockedBy: GeminiBudgetName;
-      /** How long until trying again can succeed (end of the window, or of the cooldown). */
+      /** How long until trying again can succeed (end of the window, of the cooldown, or of the day). */
       readonly retryInMs: number;
       /** What was short, for error messages and logs. */
       readonly detail: string;
+      /** For "rpd": when the model's day resets (ms since epoch). */
+      readonly resumesAt?: number;
     };
 
 export interface BudgetUse {
   readonly limit: number;
   readonly used: number;
   readonly remaining: number;
+  /** used / limit: the share of the quota spent in the current window. */
+  readonly fraction: number;
+}
+
+export interface ModelBudgetStatus {
+  readonly model: string;
+  readonly limits: ModelLimits;
+  /** This minute's requests. */
+  readonly rpm: BudgetUse;
+  /** This minute's input tokens. */
+  readonly tpm: BudgetUse;
+  /** Today's requests (Pacific day). */
+  readonly rpd: BudgetUse;
+  /** End of the current minute window (ms since epoch). */
+  readonly windowEndsAt: number;
+  /** While above 0, no call to this model is admitted. */
+  readonly cooldownRemainingMs: number;
+  /** When the model may be called again if today's requests are used up or Google said so (ms since epoch); null otherwise. */
+  readonly pausedUntil: number | null;
+  /** Today's statistics: output tokens are kept here, never in the TPM budget. */
+  readonly today: { readonly requests: number; readonly inputTokens: number; readonly outputTokens: number; readonly rateLimited: number };
 }
 
 export interface GeminiBudgetStatus {
   readonly windowMs: number;
-  /** End of the current window (ms since epoch). */
-  readonly windowEndsAt: number;
-  readonly rpm: BudgetUse;
-  readonly tpm: BudgetUse;
-  /** While above 0, no Gemini call is admitted and no OCR task should start. */
-  readonly cooldownRemainingMs: number;
+  /** The Pacific day the daily budgets count. */
+  readonly day: string;
+  /** When the daily budgets reset (ms since epoch). */
+  readonly dayResetsAt: number;
+  readonly models: Readonly<Record<string, ModelBudgetStatus>>;
 }
 
 export interface GeminiRateBudgetOptions {
   /** Prefix of the budget's keys; one budget per prefix. @default "gemini" */
   keyPrefix?: string;
-  /** Length of one window, ms; the limits count per window. @default 60_000 (Gemini's quotas are per minute) */
+  /** Length of one RPM/TPM window, ms; those limits count per window. @default 60_000 (Gemini's quotas are per minute) */
   windowMs?: number;
   /** Cooldown after a 429 that carries no retryDelay, ms; doubles with each such 429 in a row. @default 5_000 */
   backoffMs?: number;
   /** Longest cooldown the fallback backoff reaches, ms. @default 120_000 */
   maxBackoffMs?: number;
+  /** The clock that decides the day (ms since epoch). @default Date.now */
+  now?: () => number;
+  /** Where the daily quota resets at midnight. @default "America/Los_Angeles" (Google's reset) */
+  dayTimeZone?: string;
 }
 
 /** Every counter is global: one identifier for all workers and all environments. */
@@ -101,33 +200,46 @@ const SHARED = "all";
 /** A refund this close to the window's end might land in the next window; skip it. */
 const REFUND_MARGIN_MS = 100;
 
+/** A day's keys outlive its end by this much: readable for a while, then gone on their own. */
+const DAY_KEY_MARGIN_MS = 86_400_000;
+
 interface BudgetScript {
   exec(keys: string[], args: string[]): Promise<unknown>;
 }
 
+interface ModelBuckets {
+  readonly limits: ModelLimits;
+  readonly rpm: Ratelimit;
+  readonly tpm: Ratelimit;
+  readonly keys: { readonly cooldown: string; readonly strikes: string; readonly day: (day: string) => string; readonly pause: (day: string) => string; readonly stats: (day: string) => string };
+}
+
 export class GeminiRateBudget {
-  readonly limits: GeminiLimits;
   readonly windowMs: number;
   readonly #redis: Redis;
-  readonly #rpm: Ratelimit;
-  readonly #tpm: Ratelimit;
-  readonly #cooldownKey: string;
-  readonly #strikesKey: string;
+  readonly #models: ReadonlyMap<string, ModelBuckets>;
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
-  readonly #recordRateLimited: BudgetScript;
+  readonly #now: () => number;
+  readonly #timeZone: string;
+  readonly #scripts: { readonly rateLimited: BudgetScript; readonly admitDaily: BudgetScript; readonly refundDaily: BudgetScript; readonly usage: BudgetScript };
 
-  constructor(redis: Redis, limits: GeminiLimits, options: GeminiRateBudgetOptions = {}) {
-    const { keyPrefix = "gemini", windowMs = 60_000, backoffMs = 5_000, maxBackoffMs = 120_000 } = options;
+  constructor(redis: Redis, config: { readonly limits: Readonly<Record<string, ModelLimits>> }, options: GeminiRateBudgetOptions = {}) {
+    const { keyPrefix = "gemini", windowMs = 60_000, backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
     if (!Number.isInteger(windowMs) || windowMs < 1) throw new RangeError(`windowMs must be a positive whole number of ms, got ${windowMs}`);
-    this.limits = limits;
     this.windowMs = windowMs;
     this.#redis = redis;
     this.#backoffMs = backoffMs;
     this.#maxBackoffMs = maxBackoffMs;
-    this.#cooldownKey = `${keyPrefix}:cooldown`;
-    this.#strikesKey = `${keyPrefix}:cooldown-strikes`;
-    this.#recordRateLimited = redis.createScript(recordRateLimitedScript);
+    this.#now = now;
+    this.#timeZone = dayTimeZone;
+    dailyWindow(now(), dayTimeZone); // an unknown zone fails here, at start, not on the first call
+    this.#scripts = {
+      rateLimited: redis.createScript(recordRateLimitedScript),
+      admitDaily: redis.createScript(admitDailyScript),
+      refundDaily: redis.createScript(refundDailyScript),
+      usage: redis.createScript(recordUsageScript),
+    };
     const common = {
       redis,
       // The in-process cache would keep refusing after a refund freed room.
@@ -137,92 +249,225 @@ export class GeminiRateBudget {
       analytics: false,
       enableTelemetry: false,
     } as const;
-    this.#rpm = new Ratelimit({ ...common, prefix: `${keyPrefix}:rpm`, limiter: Ratelimit.fixedWindow(limits.rpmLimit, `${windowMs} ms`) });
-    this.#tpm = new Ratelimit({ ...common, prefix: `${keyPrefix}:tpm`, limiter: Ratelimit.fixedWindow(limits.tpmLimit, `${windowMs} ms`) });
+    const models = new Map<string, ModelBuckets>();
+    for (const [model, limits] of Object.entries(config.limits)) {
+      const base = `${keyPrefix}:${model}`;
+      models.set(model, {
+        limits,
+        rpm: new Ratelimit({ ...common, prefix: `${base}:rpm`, limiter: Ratelimit.fixedWindow(limits.rpm, `${windowMs} ms`) }),
+        tpm: new Ratelimit({ ...common, prefix: `${base}:tpm`, limiter: Ratelimit.fixedWindow(limits.tpm, `${windowMs} ms`) }),
+        keys: {
+          cooldown: `${base}:cooldown`,
+          strikes: `${base}:cooldown-strikes`,
+          day: (day) => `${base}:rpd:${day}`,
+          pause: (day) => `${base}:paused:${day}`,
+          stats: (day) => `${base}:stats:${day}`,
+        },
+      });
+    }
+    this.#models = models;
+  }
+
+  /** The models this budget meters. */
+  get models(): readonly string[] {
+    return [...this.#models.keys()];
+  }
+
+  /** A model's limits; throws GeminiModelNotConfiguredError for a model with none. */
+  limitsOf(model: string): ModelLimits {
+    return this.#buckets(model).limits;
+  }
+
+  /** The Pacific day now, by the budget's clock. */
+  today(): DailyWindow {
+    return dailyWindow(this.#now(), this.#timeZone);
   }
 
   /**
-   * One attempt to admit a request that expects to use `estimatedTokens`:
-   * counts one request and the tokens if both fit and no cooldown runs.
-   * `withGeminiBudget` is the caller that waits and retries.
+   * One attempt to admit a call to `model` that sends `inputTokens` prompt
+   * tokens: counts one request of the minute and of the day and the tokens,
+   * if all fit and no cooldown runs. `withGeminiBudget` is the caller that
+   * waits and retries.
    */
-  async tryAdmit(estimatedTokens: number): Promise<Admission> {
-    if (!Number.isInteger(estimatedTokens) || estimatedTokens < 0) {
-      throw new RangeError(`estimatedTokens must be a whole number ≥ 0, got ${estimatedTokens}`);
+  async tryAdmit(model: string, inputTokens: number): Promise<Admission> {
+    const buckets = this.#buckets(model);
+    if (!Number.isInteger(inputTokens) || inputTokens < 0) {
+      throw new RangeError(`inputTokens must be a whole number ≥ 0, got ${inputTokens}`);
     }
-    const cooldown = await this.cooldownRemainingMs();
+    const cooldown = await this.cooldownRemainingMs(model);
     if (cooldown > 0) {
-      return { admitted: false, blockedBy: "cooldown", retryInMs: cooldown, detail: `Gemini answered 429; cooling down for ${cooldown} ms more` };
+      return { admitted: false, model, blockedBy: "cooldown", retryInMs: cooldown, detail: `${model}: Gemini answered 429; cooling down for ${cooldown} ms more` };
     }
-    const tokens = await this.#tpm.limit(SHARED, { rate: estimatedTokens });
-    if (!tokens.success) {
-      await this.#refund(this.#tpm, estimatedTokens, tokens.reset);
+
+    const window = this.today();
+    const dayKey = buckets.keys.day(window.day);
+    const daily = await this.#scripts.admitDaily.exec(
+      [dayKey, buckets.keys.pause(window.day)],
+      [String(buckets.limits.rpd), String(window.endsAt + DAY_KEY_MARGIN_MS)],
+    );
+    const [dayAdmitted, dayUsed] = numbers(daily);
+    if (dayAdmitted !== 1) {
+      const resets = new Date(window.endsAt).toISOString();
       return {
         admitted: false,
+        model,
+        blockedBy: "rpd",
+        retryInMs: Math.max(0, window.endsAt - this.#now()),
+        resumesAt: window.endsAt,
+        detail:
+          dayUsed === -1
+            ? `${model}: Gemini answered 429 for the daily quota; paused until the reset at midnight Pacific (${resets})`
+            : `${model}: all ${buckets.limits.rpd} requests of ${window.day} used; the day resets at midnight Pacific (${resets})`,
+      };
+    }
+
+    const tokens = await buckets.tpm.limit(SHARED, { rate: inputTokens });
+    if (!tokens.success) {
+      await Promise.all([this.#refund(buckets.tpm, inputTokens, tokens.reset), this.#scripts.refundDaily.exec([dayKey], [])]);
+      return {
+        admitted: false,
+        model,
         blockedBy: "tpm",
         retryInMs: Math.max(0, tokens.reset - Date.now()),
         // `remaining` is clamped at 0 once this attempt was counted, so it cannot say how much was left.
-        detail: `tokens budget: ${estimatedTokens} tokens do not fit in what is left of ${tokens.limit} per ${this.windowMs} ms`,
+        detail: `${model}: input tokens budget: ${inputTokens} tokens do not fit in what is left of ${tokens.limit} per ${this.windowMs} ms`,
       };
     }
-    const requests = await this.#rpm.limit(SHARED);
+    const requests = await buckets.rpm.limit(SHARED);
     if (!requests.success) {
-      await Promise.all([this.#refund(this.#rpm, 1, requests.reset), this.#refund(this.#tpm, estimatedTokens, tokens.reset)]);
+      await Promise.all([
+        this.#refund(buckets.rpm, 1, requests.reset),
+        this.#refund(buckets.tpm, inputTokens, tokens.reset),
+        this.#scripts.refundDaily.exec([dayKey], []),
+      ]);
       return {
         admitted: false,
+        model,
         blockedBy: "rpm",
         retryInMs: Math.max(0, requests.reset - Date.now()),
-        detail: `requests budget: all ${requests.limit} requests per ${this.windowMs} ms used`,
+        detail: `${model}: requests budget: all ${requests.limit} requests per ${this.windowMs} ms used`,
       };
     }
-    return { admitted: true, windowEndsAt: tokens.reset };
-  }
-
-  /** Counts tokens a call used beyond what was admitted for it. Always counted, even past the limit. */
-  async charge(extraTokens: number): Promise<void> {
-    if (extraTokens <= 0) return;
-    await this.#tpm.limit(SHARED, { rate: Math.ceil(extraTokens) });
+    return { admitted: true, model, tokens: inputTokens, windowEndsAt: tokens.reset, day: window.day };
   }
 
   /**
-   * Records a 429 from Gemini: every caller waits for `retryDelay` (Gemini's
-   * RetryInfo, e.g. "53s"), or for a doubling backoff when there is none.
-   * Returns the cooldown now in force, ms.
+   * After the call: brings the TPM count to the input tokens Google counted
+   * (`usageMetadata.promptTokenCount`), charging what the estimate missed and,
+   * while the call's window is still current, giving back what it overstated;
+   * records input and output tokens in the day's statistics. Output tokens
+   * never touch the TPM budget: Google's TPM counts input only.
    */
-  async recordRateLimited(retryDelay?: string): Promise<number> {
-    const delayMs = retryDelay === undefined ? null : parseRetryDelay(retryDelay);
-    const reply = await this.#recordRateLimited.exec(
-      [this.#cooldownKey, this.#strikesKey],
-      [String(delayMs ?? -1), String(this.#backoffMs), String(this.#maxBackoffMs)],
-    );
-    return Number(reply);
+  async settle(admission: AdmittedCall, usage: { readonly inputTokens?: number; readonly outputTokens?: number }): Promise<void> {
+    const buckets = this.#buckets(admission.model);
+    const actual = usage.inputTokens;
+    const pending: Promise<unknown>[] = [];
+    if (actual !== undefined) {
+      const extra = Math.ceil(actual) - admission.tokens;
+      // A charge always lands, even past the limit: those tokens were sent.
+      if (extra > 0) pending.push(buckets.tpm.limit(SHARED, { rate: extra }));
+      else if (extra < 0) pending.push(this.#refund(buckets.tpm, -extra, admission.windowEndsAt));
+    }
+    pending.push(this.#recordUsage(buckets, admission.day, { requests: 1, inputTokens: Math.ceil(actual ?? admission.tokens), outputTokens: Math.ceil(usage.outputTokens ?? 0), rateLimited: 0 }));
+    await Promise.all(pending);
   }
 
-  async cooldownRemainingMs(): Promise<number> {
-    const left = await this.#redis.pttl(this.#cooldownKey);
+  /**
+   * Records a 429 from Gemini for `model`. A daily quota pauses the model
+   * until its day resets (no retry before then can succeed); any other quota
+   * cools the model down for `retryDelay` (Gemini's RetryInfo, e.g. "53s"),
+   * or for a doubling backoff when there is none. Other models are untouched.
+   * Returns how long the model now waits (ms) and, for a daily quota, until when.
+   */
+  async recordRateLimited(model: string, quota: GeminiQuotaKind, retryDelay?: string): Promise<{ readonly cooldownMs: number; readonly pausedUntil: number | null }> {
+    const buckets = this.#buckets(model);
+    const window = this.today();
+    const recorded = this.#recordUsage(buckets, window.day, { requests: 0, inputTokens: 0, outputTokens: 0, rateLimited: 1 });
+    if (quota === "rpd") {
+      const pauseKey = buckets.keys.pause(window.day);
+      await Promise.all([this.#redis.set(pauseKey, "429", { pxat: window.endsAt + DAY_KEY_MARGIN_MS }), recorded]);
+      return { cooldownMs: Math.max(0, window.endsAt - this.#now()), pausedUntil: window.endsAt };
+    }
+    const delayMs = retryDelay === undefined ? null : parseRetryDelay(retryDelay);
+    const [reply] = await Promise.all([
+      this.#scripts.rateLimited.exec([buckets.keys.cooldown, buckets.keys.strikes], [String(delayMs ?? -1), String(this.#backoffMs), String(this.#maxBackoffMs)]),
+      recorded,
+    ]);
+    return { cooldownMs: Number(reply), pausedUntil: null };
+  }
+
+  async cooldownRemainingMs(model: string): Promise<number> {
+    const left = await this.#redis.pttl(this.#buckets(model).keys.cooldown);
     return left > 0 ? left : 0;
   }
 
-  /** Requests and tokens used and left in the current window, and the cooldown left. */
-  async budget(): Promise<GeminiBudgetStatus> {
-    const [requests, tokens, cooldownRemainingMs] = await Promise.all([
-      this.#rpm.getRemaining(SHARED),
-      this.#tpm.getRemaining(SHARED),
-      this.cooldownRemainingMs(),
+  /**
+   * Per model: requests and input tokens used this minute, requests used
+   * today, each with its limit and as a fraction of it; the cooldown; the
+   * pause until the daily reset; and today's statistics. `models` defaults
+   * to every configured model.
+   */
+  async status(models: readonly string[] = this.models): Promise<GeminiBudgetStatus> {
+    const window = this.today();
+    const entries = await Promise.all(models.map(async (model) => [model, await this.#modelStatus(model, window)] as const));
+    return { windowMs: this.windowMs, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
+  }
+
+  async #modelStatus(model: string, window: DailyWindow): Promise<ModelBudgetStatus> {
+    const buckets = this.#buckets(model);
+    const [requests, tokens, dayUsed, paused, cooldownRemainingMs, stats] = await Promise.all([
+      buckets.rpm.getRemaining(SHARED),
+      buckets.tpm.getRemaining(SHARED),
+      this.#redis.get<number | string>(buckets.keys.day(window.day)),
+      this.#redis.exists(buckets.keys.pause(window.day)),
+      this.cooldownRemainingMs(model),
+      this.#redis.hgetall<Record<string, number | string>>(buckets.keys.stats(window.day)),
     ]);
+    const rpdUsed = Number(dayUsed ?? 0);
+    const rpd = use(buckets.limits.rpd, rpdUsed);
+    const stat = (name: string) => Number(stats?.[name] ?? 0);
     return {
-      windowMs: this.windowMs,
+      model,
+      limits: buckets.limits,
+      rpm: use(requests.limit, requests.limit - requests.remaining),
+      tpm: use(tokens.limit, tokens.limit - tokens.remaining),
+      rpd,
       windowEndsAt: tokens.reset,
-      rpm: { limit: requests.limit, used: requests.limit - requests.remaining, remaining: requests.remaining },
-      tpm: { limit: tokens.limit, used: tokens.limit - tokens.remaining, remaining: tokens.remaining },
       cooldownRemainingMs,
+      pausedUntil: paused > 0 || rpd.remaining <= 0 ? window.endsAt : null,
+      today: { requests: stat("requests"), inputTokens: stat("inputTokens"), outputTokens: stat("outputTokens"), rateLimited: stat("rateLimited") },
     };
+  }
+
+  #buckets(model: string): ModelBuckets {
+    const buckets = this.#models.get(model);
+    if (!buckets) throw new GeminiModelNotConfiguredError(model, this.models);
+    return buckets;
+  }
+
+  async #recordUsage(buckets: ModelBuckets, day: string, usage: { requests: number; inputTokens: number; outputTokens: number; rateLimited: number }): Promise<void> {
+    // Statistics stay readable for a day after today ends, then expire on their own.
+    const endsAt = dailyWindow(this.#now(), this.#timeZone).endsAt;
+    await this.#scripts.usage.exec(
+      [buckets.keys.stats(day)],
+      [String(endsAt + DAY_KEY_MARGIN_MS), String(usage.requests), String(usage.inputTokens), String(usage.outputTokens), String(usage.rateLimited)],
+    );
   }
 
   async #refund(limiter: Ratelimit, amount: number, windowEndsAt: number): Promise<void> {
     if (amount <= 0 || windowEndsAt - Date.now() <= REFUND_MARGIN_MS) return;
     await limiter.limit(SHARED, { rate: -amount });
   }
+}
+
+function use(limit: number, used: number): BudgetUse {
+  const clamped = Math.max(0, used);
+  return { limit, used: clamped, remaining: Math.max(0, limit - clamped), fraction: limit > 0 ? clamped / limit : 0 };
+}
+
+function numbers(reply: unknown): [number, number] {
+  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${JSON.stringify(reply)}`);
+  return [Number(reply[0]), Number(reply[1])];
 }
 
 /**
