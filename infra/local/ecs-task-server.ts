@@ -91,6 +91,14 @@ export interface EcsTaskServer {
   tasks(): LocalTaskSnapshot[];
   /** The next `count` RunTask calls answer with `failures: [{ reason }]` and start nothing. */
   failNextRunTasks(count: number, reason: string): void;
+  /** The next `count` RunTask calls answer with this HTTP error (e.g. 500 ServerException) and start nothing. */
+  failNextRunTaskRequests(count: number, error: { status: number; awsType: string; message?: string }): void;
+  /**
+   * The next `count` RunTask calls are carried out (the task starts) but
+   * answered only after `delayMs`: what a client that times out sees when
+   * ECS did its work and the reply was slow or lost.
+   */
+  delayNextRunTaskReplies(count: number, delayMs: number): void;
   /** Stops every running task (SIGTERM, then SIGKILL after the stop timeout), then the server. */
   close(): Promise<void>;
 }
@@ -142,6 +150,8 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
   /** `${cluster}\n${clientToken}` → task: ECS scopes tokens to a cluster. */
   const tasksByToken = new Map<string, LocalTask>();
   let pendingFailures: { remaining: number; reason: string } | undefined;
+  let pendingHttpErrors: { remaining: number; status: number; awsType: string; message: string } | undefined;
+  let pendingDelays: { remaining: number; delayMs: number } | undefined;
   let closing = false;
 
   function snapshot(task: LocalTask): LocalTaskSnapshot {
@@ -233,6 +243,12 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
         emit({ type: "run-task-replayed", at: now(), task: snapshot(earlier) });
         return { tasks: [describe(earlier)], failures: [] };
       }
+    }
+
+    if (pendingHttpErrors !== undefined && pendingHttpErrors.remaining > 0) {
+      pendingHttpErrors.remaining -= 1;
+      emit({ type: "run-task-refused", at: now(), clientToken, reason: `HTTP ${pendingHttpErrors.status} ${pendingHttpErrors.awsType}` });
+      throw new EcsFault(pendingHttpErrors.status, pendingHttpErrors.awsType, pendingHttpErrors.message);
     }
 
     if (pendingFailures !== undefined && pendingFailures.remaining > 0) {
@@ -368,6 +384,10 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
       const body = await readJson(request);
       const result =
         operation === "RunTask" ? runTask(body, authorization, arrivedAt) : operation === "DescribeTasks" ? describeTasks(body) : stopTask(body);
+      if (operation === "RunTask" && pendingDelays !== undefined && pendingDelays.remaining > 0) {
+        pendingDelays.remaining -= 1;
+        await new Promise((resolve) => setTimeout(resolve, pendingDelays?.delayMs ?? 0));
+      }
       send(response, 200, result);
     } catch (error) {
       if (error instanceof EcsFault) send(response, error.status, { __type: error.awsType, message: error.message });
@@ -390,6 +410,12 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
     tasks: () => [...tasks.values()].map(snapshot),
     failNextRunTasks(count, reason) {
       pendingFailures = { remaining: count, reason };
+    },
+    failNextRunTaskRequests(count, error) {
+      pendingHttpErrors = { remaining: count, status: error.status, awsType: error.awsType, message: error.message ?? "injected failure" };
+    },
+    delayNextRunTaskReplies(count, delayMs) {
+      pendingDelays = { remaining: count, delayMs };
     },
     close() {
       closed ??= (async () => {

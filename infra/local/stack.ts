@@ -2,6 +2,10 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
+import { Redis as UpstashRedis } from "@upstash/redis";
+import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
+import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { RUNNER_FAMILIES, type RunnerFamily } from "../../supabase/functions/_shared/ecs-client.ts";
 import { startEcsTaskServer, type EcsTaskServer, type LocalTaskCommand } from "./ecs-task-server.ts";
 import { startEdgeRuntime } from "./edge-runtime.ts";
@@ -98,6 +102,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     log({ level: "info", msg: "redis ready", redis: redis.url, upstash: upstash.url });
 
     const budgetEnv = options.budgetEnv ?? {};
+    // No task runs yet: the budget's limits are this stack's own, with no wait
+    // for tasks to re-register (that wait is for a ledger that lost its data).
+    await new CapacityLedger(
+      new UpstashRedis({ url: upstash.url, token: secrets.upstashToken, enableTelemetry: false }),
+      parseCapacityConfig(budgetEnv),
+      { keyPrefix: redisKeyPrefixes(budgetEnv["REDIS_KEY_PREFIX"] ?? "").ledger },
+    ).setLimits("replace");
     const runnerDatabaseUrl = cluster.url("postgres", "runner", secrets.runnerPassword);
     const taskCommand = options.taskCommand ?? defaultTaskCommand;
     const ecs = await startEcsTaskServer({

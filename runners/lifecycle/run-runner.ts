@@ -143,11 +143,18 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     // Dispatch acquired the lease before starting this task; renewing it now
     // both proves it is still ours and restarts its TTL after the cold start.
     const ledgerTtlMs = config.capacity.leaseTtlMs;
+    // A lease the ledger lost (Redis flushed, or it expired) is taken back
+    // under the same id if capacity allows, else the runner drains: it never
+    // works on capacity the ledger does not count.
     const renewLedger = async () => {
       const askedAt = Date.now();
-      return (await ledger.renew(config.ledgerLeaseId))
-        ? { held: true as const, expiresAt: askedAt + ledgerTtlMs }
-        : { held: false as const, reason: "the ledger no longer has this lease (expired or released)" };
+      const kept = await ledger.renewOrReregister(config.ledgerLeaseId, config.jobKind, {
+        environment: config.environment,
+        holder: `runner:${config.workerId}`.slice(0, 200),
+      });
+      if (!kept.held) return { held: false as const, reason: kept.reason };
+      if (kept.reregistered) log.warn("ledger lease was missing; re-registered it", { ledger_lease_id: config.ledgerLeaseId });
+      return { held: true as const, expiresAt: askedAt + ledgerTtlMs };
     };
     const first = await firstLedgerRenewal(renewLedger, log);
     if (!first.held) {

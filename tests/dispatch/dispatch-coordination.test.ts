@@ -1,13 +1,65 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DispatchConfigError, parseDispatchConfig } from "../../supabase/functions/_shared/dispatch-config.ts";
-import { DispatchLock, releaseLockScript } from "../../supabase/functions/_shared/dispatch-lock.ts";
+import type { Redis } from "@upstash/redis";
+import { DispatchLock, extendLockScript, releaseLockScript } from "../../supabase/functions/_shared/dispatch-lock.ts";
 import { EnvironmentDemandBoard } from "../../supabase/functions/_shared/environment-demand.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 describe("the dispatch lock (real Redis through the Upstash endpoint)", () => {
-  it("pins its release script to its SHA", () => {
+  it("pins its scripts to their SHAs", () => {
     expect(createHash("sha1").update(releaseLockScript).digest("hex")).toBe("a692f19f31d45705c60855643c6313b979f338c7");
+    expect(createHash("sha1").update(extendLockScript).digest("hex")).toBe("b8717fb3f1fb50c87ae34af951dceb28a8276b99");
+  });
+
+  it("extends itself while the work outlasts its TTL, so a second dispatch never overlaps the first", async () => {
+    const key = randomKeyPrefix("lock");
+    const events: string[] = [];
+    let firstSignal: AbortSignal | undefined;
+    const first = new DispatchLock(upstashClient(), key, { ttlMs: 300 }).withLock(async ({ signal }) => {
+      firstSignal = signal;
+      events.push("first in");
+      // Four TTLs long: without extension the lock would expire under it.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      events.push("first out");
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = new DispatchLock(upstashClient(), key, { ttlMs: 300 }).withLock(async () => void events.push("second in"), 5_000);
+    await Promise.all([first, second]);
+    expect(events).toEqual(["first in", "first out", "second in"]);
+    expect(firstSignal?.aborted).toBe(false);
+  });
+
+  it("tells the work at once when the lock is no longer ours", async () => {
+    const key = randomKeyPrefix("lock");
+    const redis = upstashClient();
+    const result = await new DispatchLock(upstashClient(), key, { ttlMs: 300 }).withLock(async ({ signal }) => {
+      // Someone else holds it now (it expired during a stall, or was deleted by hand).
+      await redis.set(key, "someone-else");
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+      return String(signal.reason);
+    });
+    expect(result).toEqual({ ran: true, value: expect.stringMatching(/lock was lost/) });
+    expect(await redis.get(key)).toBe("someone-else");
+  });
+
+  it("a failed release does not turn a finished dispatch into a failure", async () => {
+    const key = randomKeyPrefix("lock");
+    const real = upstashClient();
+    // EVAL (the release script) fails as if Upstash went away after the work.
+    const flaky = new Proxy(real, {
+      get(target, property, receiver) {
+        if (property === "eval") return () => Promise.reject(new Error("fetch failed"));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }) as Redis;
+    const releaseErrors: unknown[] = [];
+    const result = await new DispatchLock(flaky, key, { onReleaseError: (error) => releaseErrors.push(error) }).withLock(async () => "started 2 tasks");
+    expect(result).toEqual({ ran: true, value: "started 2 tasks" });
+    expect(releaseErrors).toHaveLength(1);
+    // Still held until its TTL: nobody else's lock was touched.
+    expect(await real.get(key)).not.toBeNull();
   });
 
   it("runs one holder at a time; the second waits for the first", async () => {

@@ -3,9 +3,11 @@ import { describe, expect, it, vi } from "vitest";
 import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
 import {
   acquireLeaseScript,
+  attachTaskScript,
   CapacityLedger,
   releaseLeaseScript,
   renewLeaseScript,
+  setBudgetLimitsScript,
   snapshotLeasesScript,
   type CapacitySnapshot,
   type Lease,
@@ -32,9 +34,11 @@ describe("scripts", () => {
   // A changed script must change its pinned SHA on purpose: EVALSHA callers
   // and anyone reading Redis's script cache rely on it.
   it.each([
-    ["acquireLeaseScript", acquireLeaseScript, "72780dbc3ea95d8031d4b97013a28fd75d9a27d7"],
-    ["renewLeaseScript", renewLeaseScript, "05552793b2542e62e3189ca58705946b3a0d2d91"],
-    ["releaseLeaseScript", releaseLeaseScript, "63588389c3eb9f88c7704fd87371a079c7153380"],
+    ["acquireLeaseScript", acquireLeaseScript, "2e919b1f6bbde413a09458f18b9ffb341919ff19"],
+    ["renewLeaseScript", renewLeaseScript, "f019285168b1840b442b3db8429ee74f20c4fe82"],
+    ["releaseLeaseScript", releaseLeaseScript, "1bd82d9434788c4017436dd6c5a9e2bff75c8d08"],
+    ["attachTaskScript", attachTaskScript, "4395f25e057b34ab944653c66dace474b479532f"],
+    ["setBudgetLimitsScript", setBudgetLimitsScript, "cedac15735356c844de2e54d42e6ed301e74ccc1"],
     ["snapshotLeasesScript", snapshotLeasesScript, "ac72f069a4ce90f9c7b8ae56989f77e42c849773"],
   ])("%s has the pinned SHA1, and Redis computes the same", async (_name, script, sha) => {
     expect(createHash("sha1").update(script).digest("hex")).toBe(sha);

@@ -14,26 +14,59 @@ return 0
 `;
 
 /**
+ * Pushes the lock's expiry out while we still hold it; 0 when it is no
+ * longer ours (it expired and another dispatcher may hold it now).
+ */
+export const extendLockScript = `
+local key = KEYS[1]              -- the lock
+local token = ARGV[1]            -- the holder's random token
+local ttl = tonumber(ARGV[2])    -- new lifetime from now, ms
+if redis.call('GET', key) == token then
+  return redis.call('PEXPIRE', key, ttl)
+end
+return 0
+`;
+
+export interface DispatchLockOptions {
+  /** Longest a crashed dispatcher can hold the lock, ms. @default 60_000 (a dispatch takes well under a second) */
+  ttlMs?: number;
+  /** Told when freeing the lock failed: the dispatch itself succeeded, and the lock expires on its own. */
+  onReleaseError?: (error: unknown) => void;
+}
+
+/** What the work sees of the lock it runs under. */
+export interface HeldLock {
+  /**
+   * Aborted when the lock can no longer be shown to be ours (an extension
+   * failed or found it taken). Work must start nothing more after that:
+   * another dispatcher may be planning over the same capacity.
+   */
+  readonly signal: AbortSignal;
+}
+
+/**
  * One dispatch at a time per environment. Two invocations at once (a hint
  * and the tick, or two hints) run one after the other, and the second sees
  * the tasks the first started, so together they start no more than one would.
+ * The lock is extended every third of its TTL while the work runs, and the
+ * work is told (its signal) the moment that fails, so two dispatches never
+ * overlap even when one runs long (slow ECS answers, retries).
  */
 export class DispatchLock {
   readonly #redis: Redis;
   readonly #key: string;
   readonly #ttlMs: number;
+  readonly #onReleaseError: (error: unknown) => void;
 
-  /**
-   * @param ttlMs longest a crashed dispatcher can hold the lock. @default 60_000 (a dispatch takes well under a second)
-   */
-  constructor(redis: Redis, key: string, ttlMs = 60_000) {
+  constructor(redis: Redis, key: string, options: DispatchLockOptions = {}) {
     this.#redis = redis;
     this.#key = key;
-    this.#ttlMs = ttlMs;
+    this.#ttlMs = options.ttlMs ?? 60_000;
+    this.#onReleaseError = options.onReleaseError ?? (() => {});
   }
 
-  /** Runs `work` holding the lock, waiting up to `waitMs` for it; undefined when it stayed busy. */
-  async withLock<T>(work: () => Promise<T>, waitMs = 20_000): Promise<{ ran: true; value: T } | { ran: false }> {
+  /** Runs `work` holding the lock, waiting up to `waitMs` for it; `ran: false` when it stayed busy. */
+  async withLock<T>(work: (lock: HeldLock) => Promise<T>, waitMs = 20_000): Promise<{ ran: true; value: T } | { ran: false }> {
     const token = crypto.randomUUID();
     const deadline = Date.now() + waitMs;
     let delay = 20;
@@ -42,10 +75,42 @@ export class DispatchLock {
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 250);
     }
+
+    const held = new AbortController();
+    // Until an extension confirms it, the lock is ours only up to its first expiry.
+    let confirmedUntil = Date.now() + this.#ttlMs;
+    // Give up a little before the expiry: clocks and the round trip eat into it.
+    const marginMs = Math.min(1_000, Math.floor(this.#ttlMs / 4));
+    const expiryTimer = () => setTimeout(() => held.abort(new Error("the dispatch lock expired")), Math.max(0, confirmedUntil - Date.now() - marginMs));
+    let expiry = expiryTimer();
+    const extender = setInterval(() => {
+      const askedAt = Date.now();
+      this.#redis.eval(extendLockScript, [this.#key], [token, String(this.#ttlMs)]).then(
+        (reply) => {
+          if (Number(reply) !== 1) {
+            held.abort(new Error("the dispatch lock was lost"));
+            return;
+          }
+          confirmedUntil = askedAt + this.#ttlMs;
+          clearTimeout(expiry);
+          expiry = expiryTimer();
+        },
+        // A failed extension is not yet a loss: the expiry timer aborts in time.
+        () => {},
+      );
+    }, Math.max(10, Math.floor(this.#ttlMs / 3)));
+
     try {
-      return { ran: true, value: await work() };
+      return { ran: true, value: await work({ signal: held.signal }) };
     } finally {
-      await this.#redis.eval(releaseLockScript, [this.#key], [token]);
+      clearInterval(extender);
+      clearTimeout(expiry);
+      try {
+        await this.#redis.eval(releaseLockScript, [this.#key], [token]);
+      } catch (error) {
+        // The work is done (or failed on its own); the lock expires within its TTL.
+        this.#onReleaseError(error);
+      }
     }
   }
 }

@@ -4,13 +4,15 @@ import type { CapacityLedger, CapacitySnapshot } from "./capacity-ledger.ts";
 import type { DispatchConfig } from "./dispatch-config.ts";
 import { DispatchLock } from "./dispatch-lock.ts";
 import { perKind, planDispatch, type DispatchPlan, type KindBacklog, type PerKind } from "./dispatch-plan.ts";
-import { EcsError, runnerTaskEnvironment, runnerTaskFor, type EcsClient } from "./ecs-client.ts";
+import type { EcsClient } from "./ecs-client.ts";
 import { EnvironmentDemandBoard } from "./environment-demand.ts";
 import { gatedModels, geminiGateInput } from "./gemini-gate.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
 import { redisKeyPrefixes } from "./redis-keys.ts";
 import { errorMessage } from "./error-message.ts";
+import { startRunnerTask } from "./start-runner-task.ts";
+import { returnLeasesOfStoppedTasks, type ReturnedLease } from "./stopped-task-leases.ts";
 
 /**
  * One dispatch: read the backlog (SQL) and the budgets (Upstash), plan, then
@@ -41,8 +43,12 @@ export interface DispatchOutcome {
   readonly started: readonly StartedTask[];
   /** Leases the ledger refused (another dispatcher took the room first). */
   readonly refused: readonly { kind: JobKind; reason: string }[];
-  /** RunTask failures; their leases were released. */
+  /** RunTask refusals (4xx, failures[]); their leases were released. */
   readonly failed: readonly { kind: JobKind; error: string }[];
+  /** RunTask calls whose outcome stayed unknown (timeouts, 5xx); their leases are kept until renewed or expired. */
+  readonly unknown: readonly { kind: JobKind; leaseId: string; error: string }[];
+  /** Leases of tasks ECS stopped before their runner registered, returned before planning. */
+  readonly returned: readonly ReturnedLease[];
 }
 
 /** Postgres or Upstash could not be read: nothing was started, rows wait for the next tick. */
@@ -52,26 +58,29 @@ export class DispatchUnavailableError extends Error {
 
 export async function dispatch(deps: DispatchDependencies, reason: string): Promise<DispatchOutcome | { skipped: string }> {
   const { config, redis } = deps;
-  const lock = new DispatchLock(redis, `${redisKeyPrefixes(config.redisKeyPrefix).dispatchLock}:${config.environment}`);
+  const lock = new DispatchLock(redis, `${redisKeyPrefixes(config.redisKeyPrefix).dispatchLock}:${config.environment}`, {
+    // The dispatch is done by then; the lock expires on its own.
+    onReleaseError: (error) => deps.log({ level: "warn", msg: "could not free the dispatch lock; it expires on its own", error: errorMessage(error) }),
+  });
   let locked;
   let workFailure: unknown;
   try {
-    locked = await lock.withLock(() =>
-      dispatchHoldingLock(deps, reason).catch((error: unknown) => {
+    locked = await lock.withLock((held) =>
+      dispatchHoldingLock(deps, reason, held.signal).catch((error: unknown) => {
         workFailure = error;
         throw error;
       }),
     );
   } catch (error) {
     if (error === workFailure) throw error;
-    // Anything else failed in taking or freeing the lock: that is Upstash.
+    // Anything else failed in taking the lock: that is Upstash.
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
   }
   if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; the next tick retries` };
   return locked.value;
 }
 
-async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): Promise<DispatchOutcome> {
+async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, lockHeld: AbortSignal): Promise<DispatchOutcome> {
   const { config, ledger, gemini, redis } = deps;
   const board = new EnvironmentDemandBoard(redis, { keyPrefix: redisKeyPrefixes(config.redisKeyPrefix).environmentDemand });
 
@@ -81,7 +90,10 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   let snapshot: CapacitySnapshot;
   let budget: GeminiBudgetStatus;
   let others;
+  let returned: ReturnedLease[];
   try {
+    // First, so the plan sees the room of tasks that stopped before their runner registered.
+    returned = await returnLeasesOfStoppedTasks({ ledger, ecs: deps.ecs, environment: config.environment, log: deps.log });
     [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.status(gatedModels(config.capacity.gemini)), board.others(config.environment, config.weights)]);
   } catch (error) {
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
@@ -109,11 +121,18 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
   const started: StartedTask[] = [];
   const refused: { kind: JobKind; reason: string }[] = [];
   const failed: { kind: JobKind; error: string }[] = [];
-  for (const kind of JOB_KINDS) {
+  const unknown: { kind: JobKind; leaseId: string; error: string }[] = [];
+  starting: for (const kind of JOB_KINDS) {
     for (let i = 0; i < plan.start[kind]; i += 1) {
+      if (lockHeld.aborted) {
+        // Another dispatch may hold the lock now and plan over the same room: start nothing more.
+        refused.push({ kind, reason: `the dispatch lock was lost (${errorMessage(lockHeld.reason)}); the next dispatch starts the rest` });
+        break starting;
+      }
       let grant;
       try {
-        grant = await ledger.acquire(kind, { environment: config.environment, holder: `dispatch@${config.environment}` });
+        // "start-task": after Redis lost its data, nothing new starts until running tasks re-registered.
+        grant = await ledger.acquire(kind, { environment: config.environment, holder: `dispatch@${config.environment}` }, { mode: "start-task" });
       } catch (error) {
         // Upstash went away mid-dispatch: what started stays started, the rest waits for the next tick.
         refused.push({ kind, reason: `upstash unreachable: ${errorMessage(error)}` });
@@ -123,25 +142,18 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string): 
         refused.push({ kind, reason: grant.reason });
         break;
       }
-      try {
-        const taskArn = await deps.ecs.runTask({
-          ...runnerTaskFor(config.ecs, kind),
-          clientToken: grant.lease.id,
-          environment: runnerTaskEnvironment({ kind, environment: config.environment, ledgerLeaseId: grant.lease.id }),
-          startedBy: `dispatch-${config.environment}`.slice(0, 36),
-        });
-        started.push({ kind, leaseId: grant.lease.id, taskArn });
-        deps.log({ level: "info", msg: "task started", kind, environment: config.environment, lease_id: grant.lease.id, task_arn: taskArn });
-      } catch (error) {
-        // The task never started, so nothing will renew or release this lease.
-        await ledger.release(grant.lease.id).catch(() => {});
-        failed.push({ kind, error: errorMessage(error) });
-        deps.log({ level: "error", msg: "RunTask failed; lease released", kind, environment: config.environment, error: errorMessage(error), ecs: error instanceof EcsError });
-        break;
+      const start = await startRunnerTask(deps, grant.lease);
+      if (start.status === "started") {
+        started.push({ kind, leaseId: grant.lease.id, taskArn: start.taskArn });
+        deps.log({ level: "info", msg: "task started", kind, environment: config.environment, lease_id: grant.lease.id, task_arn: start.taskArn });
+        continue;
       }
+      if (start.status === "refused") failed.push({ kind, error: start.error });
+      else unknown.push({ kind, leaseId: grant.lease.id, error: start.error });
+      break;
     }
   }
-  return { environment: config.environment, reason, plan, started, refused, failed };
+  return { environment: config.environment, reason, plan, started, refused, failed, unknown, returned };
 }
 
 export async function readBacklog(sql: postgres.Sql): Promise<PerKind<KindBacklog>> {

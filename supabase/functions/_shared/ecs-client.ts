@@ -171,6 +171,28 @@ export class EcsError extends Error {
   get failures(): readonly EcsFailure[] {
     return this.details.failures ?? [];
   }
+
+  /**
+   * ECS said no for sure: a 4xx answer (the request was not carried out;
+   * throttling included) or a RunTask that listed its failures. A 5xx or an
+   * answer we could not read leaves the outcome unknown.
+   */
+  get definite(): boolean {
+    if (this.failures.length > 0) return true;
+    const status = this.details.httpStatus;
+    return status !== undefined && status >= 400 && status < 500;
+  }
+}
+
+/**
+ * Whether a failed RunTask certainly started nothing. Only then may its
+ * ledger lease be released; after a timeout, a 5xx or a network error the
+ * task may be running, so the caller retries with the same clientToken and,
+ * if still unsure, leaves the lease to its runner or to its expiry.
+ */
+export function isDefiniteRunTaskRefusal(error: unknown): boolean {
+  // RangeError: the request was refused before it was sent.
+  return (error instanceof EcsError && error.definite) || error instanceof RangeError;
 }
 
 export type EcsOperation = "RunTask" | "DescribeTasks" | "StopTask";
