@@ -3,13 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { claimOne, createLoginFor, expectPostgresError, indexJob, insertJob, jobRow, SQLSTATE, type RoleLogin } from "./queue-fixtures.ts";
 
-const TABLES = ["extraction_queue", "extraction_status", "extraction_queue_retries", "registry_accounts"];
+const TABLES = ["extraction_queue", "extraction_status", "extraction_queue_retries", "registry_accounts", "runner_tasks"];
 const VIEWS = [
   "extraction_queue_by_status",
   "extraction_queue_stuck_jobs",
   "extraction_queue_recent_errors",
   "extraction_queue_throughput_per_hour",
   "registry_account_health",
+  "running_tasks",
+  "running_tasks_by_kind",
+  "runner_task_exits",
 ];
 
 /** Runs `query` as `role` (a Supabase API role that cannot log in) inside its own transaction. */
@@ -125,6 +128,8 @@ describe("queue security", () => {
       "heartbeat_job",
       "heartbeat_registry_account",
       "lease_registry_account",
+      "record_task_finished",
+      "record_task_heartbeat",
       "release_job",
       "release_registry_account",
       "report_registry_account",

@@ -100,6 +100,9 @@ describe("what operators see in Supabase Studio, and the dispatcher's backlog", 
       "extraction_queue_stuck_jobs",
       "extraction_queue_throughput_per_hour",
       "registry_account_health",
+      "runner_task_exits",
+      "running_tasks",
+      "running_tasks_by_kind",
     ]);
     for (const row of rows) expect(row.comment?.length ?? 0, `comment on ${row.view}`).toBeGreaterThan(40);
   });
