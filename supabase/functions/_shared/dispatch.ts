@@ -12,6 +12,7 @@ import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
 import { redisKeyPrefixes } from "./redis-keys.ts";
 import { errorMessage } from "./error-message.ts";
 import { startRunnerTask } from "./start-runner-task.ts";
+import { recordTaskStarted } from "./runner-task-records.ts";
 import { returnLeasesOfStoppedTasks, type ReturnedLease } from "./stopped-task-leases.ts";
 
 /**
@@ -146,6 +147,10 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
       if (start.status === "started") {
         started.push({ kind, leaseId: grant.lease.id, taskArn: start.taskArn });
         deps.log({ level: "info", msg: "task started", kind, environment: config.environment, lease_id: grant.lease.id, task_arn: start.taskArn });
+        // Bookkeeping for the running_tasks view; never stops a start.
+        await recordTaskStarted(deps.sql, { leaseId: grant.lease.id, kind, environment: config.environment, taskArn: start.taskArn, vcpu: grant.lease.vcpu, ramGb: grant.lease.ramGb, leaseExpiresAt: grant.lease.expiresAt }).catch(
+          (error: unknown) => deps.log({ level: "warn", msg: "could not record the task in runner_tasks", kind, lease_id: grant.lease.id, error: errorMessage(error) }),
+        );
         continue;
       }
       if (start.status === "refused") failed.push({ kind, error: start.error });
