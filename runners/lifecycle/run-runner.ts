@@ -5,7 +5,9 @@
  *
  * Leaving:
  * - nothing to claim for RUNNER_IDLE_EXIT_SECONDS → release the ledger
- *   lease, exit 0;
+ *   lease, exit 0; sooner (RUNNER_HAND_BACK_SECONDS) when dispatch recorded
+ *   another kind or environment waiting for room; after any such exit, hint
+ *   dispatch so the returned room is planned at once;
  * - SIGTERM (ECS StopTask, Spot reclaim) or SIGINT → claim nothing more; the
  *   current job may finish within SHUTDOWN_GRACE_SECONDS, else its handler is
  *   aborted and the job released without spending an attempt; release the
@@ -19,7 +21,9 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { Redis } from "@upstash/redis";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+import { UnmetDemandBoard, type WaitingKind } from "../../supabase/functions/_shared/unmet-demand.ts";
 import { jitteredBackoffMs, sleepUnlessAborted } from "./backoff.ts";
+import { requestDispatch } from "./dispatch-hint.ts";
 import { classifyFailure } from "./job-errors.ts";
 import { connectJobDatabase, JobQueue, LeaseLostError, type ClaimedJob, type CompletedAndNext } from "./job-queue.ts";
 import { startLeaseRenewal, type LeaseRenewal } from "./lease-renewal.ts";
@@ -112,6 +116,8 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
   const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
   const sql = connectJobDatabase(config.databaseUrl);
   const queue = new JobQueue(sql, { kind: config.jobKind, workerId: config.workerId, leaseSeconds: config.jobLeaseSeconds });
+  const unmetDemand = new UnmetDemandBoard(redis, { keyPrefix: config.unmetDemandKeyPrefix });
+  const othersWaitingForRoom = () => unmetDemand.waitingOtherThan({ environment: config.environment, kind: config.jobKind });
 
   // Aborted when the runner must stop claiming; the reason says why.
   const draining = new AbortController();
@@ -132,6 +138,8 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
   }
 
   let ledgerRenewal: LeaseRenewal | undefined;
+  // Set when the claim loop ends on its own (idle, hand-back, RUNNER_MAX_JOBS, failures): the room is free for others.
+  let capacityHandedBack = false;
   try {
     log.info("runner started", {
       ledger_lease_id: config.ledgerLeaseId,
@@ -171,7 +179,8 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       onLost: (reason) => drain(`ledger lease lost: ${reason}`, RUNNER_EXIT_CODES.ledgerLeaseLost),
     });
 
-    const loopCode = await claimLoop({ config, queue, handle, log, draining: draining.signal });
+    const loopCode = await claimLoop({ config, queue, handle, log, draining: draining.signal, othersWaitingForRoom });
+    capacityHandedBack = !draining.signal.aborted;
     // A lost ledger lease (set by drain) says more than the loop's own ending.
     if (exitCode === RUNNER_EXIT_CODES.ok) exitCode = loopCode;
     return exitCode;
@@ -186,6 +195,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     }
     await ledgerRenewal?.stop();
     await releaseLedgerLease(ledger, config.ledgerLeaseId, log);
+    if (capacityHandedBack) await requestDispatch(sql, log);
     await sql.end({ timeout: 5 }).catch((error: unknown) => log.warn("closing the database pool failed", { error }));
     log.info("runner exiting", { exit_code: exitCode });
   }
@@ -229,6 +239,8 @@ interface ClaimLoopContext {
   handle: JobHandler;
   log: Logger;
   draining: AbortSignal;
+  /** Kinds (of any environment) other than this runner's own that dispatch found waiting for room. */
+  othersWaitingForRoom: () => Promise<WaitingKind[]>;
 }
 
 async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
@@ -268,7 +280,23 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
         log.info("nothing to claim; exiting idle", { idle_ms: idleMs });
         return RUNNER_EXIT_CODES.ok;
       }
-      await sleepUnlessAborted(Math.min(config.pollIntervalMs, config.idleExitMs - idleMs), draining);
+      if (idleMs >= config.handBackMs) {
+        // Idle capacity is worth more to a kind that waits for room than to
+        // a possible row of ours later: hand it back now.
+        const waiting = await context.othersWaitingForRoom().catch((error: unknown) => {
+          log.warn("could not read the kinds waiting for room; staying until the idle period ends", { error });
+          return [];
+        });
+        if (waiting.length > 0) {
+          log.info("nothing to claim while other work waits for room; handing the capacity back", {
+            idle_ms: idleMs,
+            waiting_for_room: waiting.map((entry) => `${entry.environment}/${entry.kind}`),
+          });
+          return RUNNER_EXIT_CODES.ok;
+        }
+      }
+      const untilHandBackCheck = idleMs < config.handBackMs ? config.handBackMs - idleMs : config.pollIntervalMs;
+      await sleepUnlessAborted(Math.min(config.pollIntervalMs, untilHandBackCheck, config.idleExitMs - idleMs), draining);
       continue;
     }
 

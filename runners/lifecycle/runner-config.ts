@@ -81,6 +81,12 @@ const runnerEnvSchema = z.object({
   RUNNER_IDLE_EXIT_SECONDS: seconds.default(60),
   /** Wait between two claims that found nothing. @default 2 */
   RUNNER_POLL_SECONDS: seconds.default(2),
+  /**
+   * With nothing to claim for this long while dispatch recorded another kind
+   * (or environment) waiting for room, exit at once and hand the capacity
+   * back instead of holding it for RUNNER_IDLE_EXIT_SECONDS. @default 2
+   */
+  RUNNER_HAND_BACK_SECONDS: seconds.default(2),
   /** Job lease length (see DEFAULT_JOB_LEASE_SECONDS). @default per kind: registre 300, index-ocr 600, acte-ocr 300 */
   JOB_LEASE_SECONDS: wholeSeconds.optional(),
   /**
@@ -111,11 +117,14 @@ export interface RunnerConfig {
   readonly ledgerLeaseId: string;
   /** Key prefix of the capacity ledger, the same one dispatch acquires leases under. */
   readonly ledgerKeyPrefix: string;
+  /** Key prefix of the kinds waiting for room (unmet-demand.ts), as dispatch writes them. */
+  readonly unmetDemandKeyPrefix: string;
   readonly databaseUrl: string;
   readonly upstash: { readonly url: string; readonly token: string };
   readonly capacity: CapacityConfig;
   readonly idleExitMs: number;
   readonly pollIntervalMs: number;
+  readonly handBackMs: number;
   /** Whole seconds: `claim_jobs` and `heartbeat_job` take an integer. */
   readonly jobLeaseSeconds: number;
   readonly shutdownGraceMs: number;
@@ -123,6 +132,8 @@ export interface RunnerConfig {
   readonly maxJobs: number;
   readonly workerId: string;
   readonly logLevel: LogLevel;
+  /** Values of the task's secret variables (SECRET_VARIABLE), for log redaction; never logged themselves. */
+  readonly environmentSecrets: readonly string[];
 }
 
 export class RunnerConfigError extends Error {
@@ -165,23 +176,55 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     environment: e[RUNNER_TASK_ENV.environment],
     ledgerLeaseId: e[RUNNER_TASK_ENV.ledgerLeaseId],
     ledgerKeyPrefix: redisKeyPrefixes(e.REDIS_KEY_PREFIX).ledger,
+    unmetDemandKeyPrefix: redisKeyPrefixes(e.REDIS_KEY_PREFIX).unmetDemand,
     databaseUrl: e.DATABASE_URL,
     upstash: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     capacity: parseCapacityConfig(env),
     idleExitMs: Math.round(e.RUNNER_IDLE_EXIT_SECONDS * 1000),
     pollIntervalMs: Math.round(e.RUNNER_POLL_SECONDS * 1000),
+    handBackMs: Math.round(e.RUNNER_HAND_BACK_SECONDS * 1000),
     jobLeaseSeconds: e.JOB_LEASE_SECONDS ?? DEFAULT_JOB_LEASE_SECONDS[jobKind],
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
     maxJobs: e.RUNNER_MAX_JOBS,
     workerId: e.WORKER_ID ?? `${hostname()}-${process.pid}`,
     logLevel: e.LOG_LEVEL,
+    environmentSecrets: environmentSecretValues(env),
   };
 }
 
-/** Values no log line may contain: the database password and the Upstash token. */
+/**
+ * Variables whose values are secrets wherever they appear: the named ones
+ * (GEMINI_API_KEY, SUPABASE_STORAGE_KEY, a service-role key that should never
+ * reach a runner but would be redacted if it did, AWS keys, the Upstash
+ * token) and any other whose name ends like a credential.
+ */
+export const SECRET_VARIABLE = /(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|KEY|SERVICE_ROLE_KEY)$/;
+export const NAMED_SECRET_VARIABLES = [
+  "GEMINI_API_KEY",
+  "SUPABASE_STORAGE_KEY",
+  "SUPABASE_SERVICE_ROLE_KEY",
+  "SUPABASE_SECRET_KEY",
+  "UPSTASH_REDIS_REST_TOKEN",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "DISPATCH_SECRET",
+] as const;
+/** Shorter values are too likely to be ordinary words to redact everywhere. */
+const MIN_ENVIRONMENT_SECRET_LENGTH = 8;
+
+function environmentSecretValues(env: Readonly<Record<string, string | undefined>>): string[] {
+  const values = new Set<string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value.trim().length < MIN_ENVIRONMENT_SECRET_LENGTH) continue;
+    if ((NAMED_SECRET_VARIABLES as readonly string[]).includes(name) || SECRET_VARIABLE.test(name)) values.add(value);
+  }
+  return [...values];
+}
+
+/** Values no log line may contain: the database password, the Upstash token and every secret variable (more join at run time through Logger.addSecret). */
 export function secretValues(config: RunnerConfig): string[] {
-  const secrets = [config.upstash.token];
+  const secrets = [config.upstash.token, ...config.environmentSecrets];
   let password = "";
   try {
     password = decodeURIComponent(new URL(config.databaseUrl).password);

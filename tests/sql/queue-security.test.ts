@@ -133,6 +133,7 @@ describe("queue security", () => {
       "release_job",
       "release_registry_account",
       "report_registry_account",
+      "request_dispatch",
     ]);
   });
 });

@@ -114,7 +114,7 @@ export function planDispatch(input: DispatchPlanInput): DispatchPlan {
   const [entitled = 0] = weightedFairShare(input.capacity.vcpu, participants);
   const freeVcpu = Math.max(0, input.capacity.vcpu - input.allocated.vcpu);
   const allowanceVcpu = round(Math.max(0, Math.min(freeVcpu, entitled - input.allocatedHere.vcpu)));
-  if (wantedVcpu > 0 && allowanceVcpu < wantedVcpu && allowanceVcpu < freeVcpu) {
+  if (wantedVcpu > 0 && allowanceVcpu < wantedVcpu && allowanceVcpu < round(freeVcpu)) {
     held.push(`fair share: ${input.environment} may take ${allowanceVcpu} of ${round(freeVcpu)} free vCPU while other environments wait`);
   }
 

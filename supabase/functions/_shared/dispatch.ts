@@ -6,6 +6,7 @@ import { DispatchLock } from "./dispatch-lock.ts";
 import { perKind, planDispatch, type DispatchPlan, type KindBacklog, type PerKind } from "./dispatch-plan.ts";
 import type { EcsClient } from "./ecs-client.ts";
 import { EnvironmentDemandBoard } from "./environment-demand.ts";
+import { UnmetDemandBoard } from "./unmet-demand.ts";
 import { gatedModels, geminiGateInput } from "./gemini-gate.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
@@ -84,6 +85,7 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
 async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, lockHeld: AbortSignal): Promise<DispatchOutcome> {
   const { config, ledger, gemini, redis } = deps;
   const board = new EnvironmentDemandBoard(redis, { keyPrefix: redisKeyPrefixes(config.redisKeyPrefix).environmentDemand });
+  const unmet = new UnmetDemandBoard(redis, { keyPrefix: redisKeyPrefixes(config.redisKeyPrefix).unmetDemand });
 
   const backlog = await readBacklog(deps.sql).catch((error: unknown) => {
     throw new DispatchUnavailableError(`postgres unreachable: ${errorMessage(error)}`, { cause: error });
@@ -121,6 +123,8 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
 
   const started: StartedTask[] = [];
   const refused: { kind: JobKind; reason: string }[] = [];
+  // Kinds that wanted tasks and found no vCPU or RAM: idle runners read this and hand their room back.
+  const waitingForRoom = new Set<JobKind>(plan.waitingForRoom);
   const failed: { kind: JobKind; error: string }[] = [];
   const unknown: { kind: JobKind; leaseId: string; error: string }[] = [];
   starting: for (const kind of JOB_KINDS) {
@@ -141,6 +145,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
       }
       if (!grant.granted) {
         refused.push({ kind, reason: grant.reason });
+        if (grant.resource === "vcpu" || grant.resource === "ram") waitingForRoom.add(kind);
         break;
       }
       const start = await startRunnerTask(deps, grant.lease);
@@ -158,6 +163,9 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
       break;
     }
   }
+  await unmet
+    .record(config.environment, [...waitingForRoom])
+    .catch((error: unknown) => deps.log({ level: "warn", msg: "could not record the kinds waiting for room", error: errorMessage(error) }));
   return { environment: config.environment, reason, plan, started, refused, failed, unknown, returned };
 }
 

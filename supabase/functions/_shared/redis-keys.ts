@@ -12,5 +12,6 @@ export function redisKeyPrefixes(prefix: string) {
     gemini: `${prefix}gemini`,
     dispatchLock: `${prefix}dispatch:lock`,
     environmentDemand: `${prefix}dispatch:demand`,
+    unmetDemand: `${prefix}dispatch:unmet`,
   } as const;
 }
