@@ -27,6 +27,7 @@ import { requestDispatch } from "./dispatch-hint.ts";
 import { classifyFailure } from "./job-errors.ts";
 import { connectJobDatabase, JobQueue, LeaseLostError, type ClaimedJob, type CompletedAndNext } from "./job-queue.ts";
 import { startLeaseRenewal, type LeaseRenewal } from "./lease-renewal.ts";
+import { taskRecord } from "./task-record.ts";
 import { secretValues, type RunnerConfig } from "./runner-config.ts";
 import { createLogger, type Logger } from "./structured-log.ts";
 
@@ -116,6 +117,8 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
   const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
   const sql = connectJobDatabase(config.databaseUrl);
   const queue = new JobQueue(sql, { kind: config.jobKind, workerId: config.workerId, leaseSeconds: config.jobLeaseSeconds });
+  // The runner_tasks row behind the running_tasks view (start, heartbeats, exit).
+  const tasks = taskRecord(sql, config, log);
   const unmetDemand = new UnmetDemandBoard(redis, { keyPrefix: config.unmetDemandKeyPrefix });
   const othersWaitingForRoom = () => unmetDemand.waitingOtherThan({ environment: config.environment, kind: config.jobKind });
 
@@ -162,6 +165,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       });
       if (!kept.held) return { held: false as const, reason: kept.reason };
       if (kept.reregistered) log.warn("ledger lease was missing; re-registered it", { ledger_lease_id: config.ledgerLeaseId });
+      tasks.heartbeat(askedAt + ledgerTtlMs);
       return { held: true as const, expiresAt: askedAt + ledgerTtlMs };
     };
     const first = await firstLedgerRenewal(renewLedger, log);
@@ -195,6 +199,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     }
     await ledgerRenewal?.stop();
     await releaseLedgerLease(ledger, config.ledgerLeaseId, log);
+    await tasks.finished(exitCode, draining.signal.aborted ? String(draining.signal.reason) : undefined);
     if (capacityHandedBack) await requestDispatch(sql, log);
     await sql.end({ timeout: 5 }).catch((error: unknown) => log.warn("closing the database pool failed", { error }));
     log.info("runner exiting", { exit_code: exitCode });
