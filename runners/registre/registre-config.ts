@@ -1,0 +1,72 @@
+/**
+ * What the registre runner reads from its environment beyond the lifecycle's
+ * configuration (runner-config.ts) and storage's (document-storage.ts),
+ * parsed once at start; a bad value stops the runner naming the variable.
+ */
+import { z } from "zod";
+import { setValues } from "../../supabase/functions/_shared/env-values.ts";
+import { RunnerConfigError } from "../lifecycle/runner-config.ts";
+
+export interface RegistreConfig {
+  /** The registry site's origin; the local stack points it at the replica. */
+  readonly registryBaseUrl: string;
+  readonly chromiumPath: string;
+  /** Each navigation and click. */
+  readonly navigationTimeoutMs: number;
+  /** A search's answer (the site can take minutes to build a document). */
+  readonly resultTimeoutMs: number;
+  /** The registry unreachable pauses registre dispatch this long. */
+  readonly cooldownMs: number;
+  /** A registry account is leased for this long and renewed every third of it. */
+  readonly accountLeaseSeconds: number;
+  /** Private folder for failure screenshots and HTML, one subfolder per job id. */
+  readonly debugDir: string;
+  /** REDIS_KEY_PREFIX, where the shared cooldown lives. */
+  readonly redisKeyPrefix: string;
+}
+
+const seconds = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, { error: "must be a number of seconds such as 30 or 0.5" })
+  .transform(Number)
+  .pipe(z.number().positive({ error: "must be greater than 0" }));
+
+const schema = z.object({
+  /** @default "https://www.registrefoncier.gouv.qc.ca" */
+  REGISTRY_BASE_URL: z.url({ error: "must be an http(s):// URL" }).default("https://www.registrefoncier.gouv.qc.ca"),
+  /** @default "/usr/bin/chromium" (Debian's package, locally and in the image) */
+  CHROMIUM_PATH: z.string().startsWith("/", { error: "must be an absolute path" }).default("/usr/bin/chromium"),
+  /** @default 30 (the site is slow; shorter timeouts failed before) */
+  REGISTRE_NAVIGATION_TIMEOUT_SECONDS: seconds.default(30),
+  /** @default 180 */
+  REGISTRE_RESULT_TIMEOUT_SECONDS: seconds.default(180),
+  /** @default 120 */
+  REGISTRY_COOLDOWN_SECONDS: seconds.default(120),
+  /** @default 600 */
+  REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(86_400)).default(600),
+  /** @default "/tmp/registre-debug" */
+  REGISTRE_DEBUG_DIR: z.string().startsWith("/", { error: "must be an absolute path" }).default("/tmp/registre-debug"),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(""),
+});
+
+export function parseRegistreConfig(env: Readonly<Record<string, string | undefined>>): RegistreConfig {
+  const values = setValues(env);
+  const input: Record<string, string> = {};
+  for (const name of Object.keys(schema.shape)) if (values[name] !== undefined) input[name] = values[name];
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const variables = parsed.error.issues.map((issue) => String(issue.path[0]));
+    throw new RunnerConfigError(variables, `Invalid registre configuration: ${parsed.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`).join("; ")}`);
+  }
+  const e = parsed.data;
+  return {
+    registryBaseUrl: e.REGISTRY_BASE_URL.replace(/\/+$/, ""),
+    chromiumPath: e.CHROMIUM_PATH,
+    navigationTimeoutMs: Math.round(e.REGISTRE_NAVIGATION_TIMEOUT_SECONDS * 1000),
+    resultTimeoutMs: Math.round(e.REGISTRE_RESULT_TIMEOUT_SECONDS * 1000),
+    cooldownMs: Math.round(e.REGISTRY_COOLDOWN_SECONDS * 1000),
+    accountLeaseSeconds: e.REGISTRY_ACCOUNT_LEASE_SECONDS,
+    debugDir: e.REGISTRE_DEBUG_DIR,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The registre job: fetch the row's document from the registry with the
+ * task's browser and session, store the PDF, and hand back its
+ * `bucket/filename`. Every failure leaves as one of the classification's
+ * three kinds (job-errors.ts):
+ * - the site's messages and impossible inputs: final, in the site's words;
+ * - timeouts, failed navigations, an expired session after one new login:
+ *   retryable;
+ * - the registry unreachable (checked with a plain request, so a slow page
+ *   is never mistaken for an outage), no browser, no account, no storage:
+ *   infrastructure, and an unreachable registry pauses registre dispatch for
+ *   everyone through the shared cooldown.
+ */
+import { errors as playwrightErrors } from "playwright";
+import type { RegistryCooldown } from "../../supabase/functions/_shared/registry-cooldown.ts";
+import { FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
+import type { ClaimedJob } from "../lifecycle/job-queue.ts";
+import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner.ts";
+import type { Logger } from "../lifecycle/structured-log.ts";
+import { documentObjectPath } from "../storage/document-object-path.ts";
+import type { DocumentStorage } from "../storage/document-storage.ts";
+import { saveDebugArtifacts } from "./debug-artifacts.ts";
+import { fetchDocument } from "./document-flows.ts";
+import type { RegistreConfig } from "./registre-config.ts";
+import { NavigationFailedError, SessionExpiredError } from "./registry-failures.ts";
+import { firstLine, type RegistrySession } from "./registry-session.ts";
+
+export interface RegistreHandlerDependencies {
+  readonly config: RegistreConfig;
+  readonly session: RegistrySession;
+  readonly storage: DocumentStorage;
+  readonly cooldown: RegistryCooldown;
+}
+
+/** How long the reachability check waits for the registry to answer at all. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandler {
+  const { config, session, storage, cooldown } = deps;
+  return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
+    if (job.kind !== "registre") throw new FinalJobError(`the registre runner cannot do ${job.kind} jobs`);
+    const pausedMs = await cooldown.remainingMs().catch(() => 0);
+    if (pausedMs > 0) throw new InfrastructureError(`registre work is paused for ${Math.ceil(pausedMs / 1000)} s more: the registry was unreachable`);
+
+    const { context, page } = await session.openJobPage();
+    // Stopping the job closes its context, which ends every wait at once.
+    const stop = () => void context.close().catch(() => {});
+    signal.addEventListener("abort", stop, { once: true });
+    let bytes: Uint8Array;
+    try {
+      let generation = await session.ensureLoggedIn(context, page);
+      for (let login = 1; ; login += 1) {
+        try {
+          bytes = await fetchDocument(page, job, {
+            baseUrl: config.registryBaseUrl,
+            navigationTimeoutMs: config.navigationTimeoutMs,
+            resultTimeoutMs: config.resultTimeoutMs,
+          });
+          break;
+        } catch (error) {
+          if (!(error instanceof SessionExpiredError) || login >= 2 || signal.aborted) throw error;
+          log.info("registry session expired; logging in again");
+          generation = await session.ensureLoggedIn(context, page, generation);
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      await saveDebugArtifacts(page, config.debugDir, job.id, job.attempt, log);
+      throw await classifyRegistreFailure(error, { config, cooldown, log });
+    } finally {
+      signal.removeEventListener("abort", stop);
+      await context.close().catch(() => {});
+    }
+
+    const path = documentObjectPath({
+      documentSource: job.documentSource,
+      documentNumber: job.documentNumberNormalized,
+      circonscription: job.circonscriptionFonciere,
+      cadastre: job.cadastre,
+    });
+    await storage.upload(path, bytes, "application/pdf");
+    log.info("document stored", { supabase_path: path, bytes: bytes.length });
+    return { kind: "extracted", supabasePath: path };
+  };
+}
+
+/** The failure as final, retryable or infrastructure; pauses registre dispatch when the registry is down. */
+export async function classifyRegistreFailure(
+  error: unknown,
+  deps: { config: RegistreConfig; cooldown: RegistryCooldown; log: Logger },
+): Promise<Error> {
+  if (error instanceof FinalJobError || error instanceof InfrastructureError) return error;
+  const unreachable = await registryUnreachable(deps.config.registryBaseUrl);
+  if (unreachable !== undefined) {
+    const reason = `the registry is unreachable (${unreachable})`;
+    await deps.cooldown.pause(deps.config.cooldownMs, reason).catch((cause: unknown) => deps.log.warn("could not start the registry cooldown", { error: firstLine(cause) }));
+    deps.log.warn("registry unreachable; registre dispatch paused", { cooldown_ms: deps.config.cooldownMs, reason: unreachable });
+    return new InfrastructureError(reason, { cause: error });
+  }
+  if (error instanceof RetryableJobError) return error;
+  if (error instanceof playwrightErrors.TimeoutError) return new RetryableJobError(`the registry did not answer in time: ${firstLine(error)}`, { cause: error });
+  if (error instanceof NavigationFailedError) return new RetryableJobError(error.message, { cause: error });
+  return new RetryableJobError(`${error instanceof Error ? error.name : "error"}: ${firstLine(error)}`, { cause: error });
+}
+
+/** Connection-level failures: nothing at the registry's address answers. A slow answer is not one of them. */
+const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "UND_ERR_SOCKET"]);
+
+/** Why the registry cannot be reached, or undefined when it answers or is merely slow (any HTTP status counts as an answer). */
+export async function registryUnreachable(baseUrl: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(`${baseUrl}/Sirf/`, { method: "HEAD", signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: "manual" });
+    await response.body?.cancel();
+    return undefined;
+  } catch (error) {
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+    const code = cause instanceof Error && "code" in cause ? String(cause.code) : undefined;
+    if (code === undefined || !UNREACHABLE_CODES.has(code)) return undefined;
+    return `${code}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  }
+}
