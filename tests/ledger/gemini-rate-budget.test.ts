@@ -30,7 +30,8 @@ function limitsFor(limits: { rpm: number; tpm: number; rpd?: number }): { limits
 /** Several workers' views of one budget: each has its own client, all share the prefix. */
 function workers(count: number, limits: { rpm: number; tpm: number; rpd?: number }, options: GeminiRateBudgetOptions = {}): GeminiRateBudget[] {
   const keyPrefix = randomKeyPrefix("gemini");
-  return Array.from({ length: count }, () => new GeminiRateBudget(upstashClient(), limitsFor(limits), { keyPrefix, ...options }));
+  // One slice per window: these tests are about the window's own arithmetic.
+  return Array.from({ length: count }, () => new GeminiRateBudget(upstashClient(), limitsFor(limits), { keyPrefix, slicesPerWindow: 1, ...options }));
 }
 
 function one(limits: { rpm: number; tpm: number; rpd?: number }, options: GeminiRateBudgetOptions = {}): GeminiRateBudget {
@@ -100,7 +101,7 @@ describe("input tokens per window", () => {
         return admission;
       }
     }
-    const callers = Array.from({ length: 20 }, () => new NotingBudget(upstashClient(), limitsFor(limits), { keyPrefix, windowMs }));
+    const callers = Array.from({ length: 20 }, () => new NotingBudget(upstashClient(), limitsFor(limits), { keyPrefix, windowMs, slicesPerWindow: 1 }));
 
     const until = Date.now() + 5_000;
     await Promise.all(
@@ -170,7 +171,7 @@ describe("input tokens per window", () => {
   it("refuses at once a call that could never fit the budget, and a model with no limits, sending nothing", async () => {
     const budget = one({ rpm: 100, tpm: 1_000 });
     await expect(withGeminiBudget(budget, call(1_001), async () => answer(1))).rejects.toThrow(
-      "a gemini-test call estimated at 1001 input tokens can never fit its 1000-token budget",
+      "a gemini-test call estimated at 1001 input tokens can never fit its 1000-token budget per 60000 ms",
     );
     let called = false;
     const unmetered = withGeminiBudget(budget, { model: "gemini-unknown", estimatedTokens: 1 }, async () => {

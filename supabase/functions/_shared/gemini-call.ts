@@ -113,11 +113,11 @@ const MIN_WAIT_MS = 10;
 
 export async function withGeminiBudget<T>(budget: GeminiRateBudget, request: GeminiBudgetRequest, call: () => Promise<T>): Promise<T> {
   const { model, estimatedTokens, maxWaitMs = 120_000, signal } = request;
-  const limits = budget.limitsOf(model); // GeminiModelNotConfiguredError: never sent unmetered
+  const slice = budget.sliceLimitsOf(model); // GeminiModelNotConfiguredError: never sent unmetered
   const inputTokens = Math.ceil(estimatedTokens);
-  if (inputTokens > limits.tpm) {
-    // Not retryable: no window will ever hold it. Split the request or raise the model's tpm in GEMINI_LIMITS.
-    throw new RangeError(`a ${model} call estimated at ${inputTokens} input tokens can never fit its ${limits.tpm}-token budget`);
+  if (inputTokens > slice.tpm) {
+    // Not retryable: no slice of the minute will ever hold it. Split the request or raise the model's tpm in GEMINI_LIMITS.
+    throw new RangeError(`a ${model} call estimated at ${inputTokens} input tokens can never fit its ${slice.tpm}-token budget per ${budget.windowMs} ms`);
   }
   const admission = await waitForAdmission(budget, model, inputTokens, maxWaitMs, signal);
 

@@ -139,7 +139,8 @@ export function geminiGateInput(status: GeminiBudgetStatus, config: GeminiConfig
   for (const [model, budget] of Object.entries(status.models)) {
     models[model] = {
       cooldownMs: budget.cooldownRemainingMs,
-      tokensLeft: budget.tpm.remaining,
+      // Per minute, like tokensPerTask: the slice's tokens left at the slice's rate.
+      tokensLeft: Math.floor(budget.tpm.remaining * (60_000 / status.windowMs)),
       requestsLeftToday: budget.pausedUntil !== null ? 0 : budget.rpd.remaining,
       dayResetsAt: status.dayResetsAt,
     };

@@ -15,13 +15,20 @@ import type { ModelLimits } from "./gemini-config.ts";
  * admitted in one window never exceed the limit, however many callers race,
  * and a charge made after the call always lands. (`slidingWindow` admits a
  * request as long as the window is not yet full, whatever its size;
- * `tokenBucket` drops a charge that does not fit.) The price of fixed windows:
- * a burst at the end of one window and another at the start of the next may
- * together exceed the limit within a span shorter than a window; the 80 %
- * defaults and the 429 cooldown absorb that. A refused attempt has been
+ * `tokenBucket` drops a charge that does not fit.) A refused attempt has been
  * counted too; it is refunded (a negative rate) while its window is still
  * current. Near the window's end the refund is skipped: the window and its
  * over-count expire together.
+ *
+ * Slices: fixed minute windows would let a burst at the end of one minute
+ * and another at the start of the next put twice the limit into one rolling
+ * minute, and Google does not say how its minute is counted. So the minute is
+ * cut into `slicesPerWindow` fixed slices, each admitting its share of the
+ * limit: a rolling minute overlaps at most slices + 1 of them, so it holds at
+ * most (slices + 1) / slices of the configured limit. At the default 4 slices
+ * and the 80 % defaults that is 100 % of Google's quota, whichever way Google
+ * counts. The price: one slice's share (a quarter of the minute's tokens) is
+ * the largest call that fits.
  *
  * RPD: a counter per model and Pacific calendar day (`admitDailyScript`).
  * The library's windows are fixed lengths aligned on the epoch, so a 24 h
@@ -154,9 +161,9 @@ export interface BudgetUse {
 export interface ModelBudgetStatus {
   readonly model: string;
   readonly limits: ModelLimits;
-  /** This minute's requests. */
+  /** Requests in the current slice of the minute, against the slice's share of RPM. */
   readonly rpm: BudgetUse;
-  /** This minute's input tokens. */
+  /** Input tokens in the current slice of the minute, against the slice's share of TPM. */
   readonly tpm: BudgetUse;
   /** Today's requests (Pacific day). */
   readonly rpd: BudgetUse;
@@ -171,7 +178,10 @@ export interface ModelBudgetStatus {
 }
 
 export interface GeminiBudgetStatus {
+  /** Length of the window `rpm` and `tpm` count in: one slice of the minute. */
   readonly windowMs: number;
+  /** Slices per minute: a slice's limits are the minute's divided by this. */
+  readonly slicesPerWindow: number;
   /** The Pacific day the daily budgets count. */
   readonly day: string;
   /** When the daily budgets reset (ms since epoch). */
@@ -182,8 +192,10 @@ export interface GeminiBudgetStatus {
 export interface GeminiRateBudgetOptions {
   /** Prefix of the budget's keys; one budget per prefix. @default "gemini" */
   keyPrefix?: string;
-  /** Length of one RPM/TPM window, ms; those limits count per window. @default 60_000 (Gemini's quotas are per minute) */
+  /** Length of the window the RPM/TPM limits are for, ms. @default 60_000 (Gemini's quotas are per minute) */
   windowMs?: number;
+  /** Fixed slices the window is cut into, each admitting its share of the limits (see above). @default 4 */
+  slicesPerWindow?: number;
   /** Cooldown after a 429 that carries no retryDelay, ms; doubles with each such 429 in a row. @default 5_000 */
   backoffMs?: number;
   /** Longest cooldown the fallback backoff reaches, ms. @default 120_000 */
@@ -209,13 +221,17 @@ interface BudgetScript {
 
 interface ModelBuckets {
   readonly limits: ModelLimits;
+  /** What one slice admits. */
+  readonly slice: { readonly rpm: number; readonly tpm: number };
   readonly rpm: Ratelimit;
   readonly tpm: Ratelimit;
   readonly keys: { readonly cooldown: string; readonly strikes: string; readonly day: (day: string) => string; readonly pause: (day: string) => string; readonly stats: (day: string) => string };
 }
 
 export class GeminiRateBudget {
+  /** Length of one slice, the window the counters count in, ms. */
   readonly windowMs: number;
+  readonly slicesPerWindow: number;
   readonly #redis: Redis;
   readonly #models: ReadonlyMap<string, ModelBuckets>;
   readonly #backoffMs: number;
@@ -225,9 +241,12 @@ export class GeminiRateBudget {
   readonly #scripts: { readonly rateLimited: BudgetScript; readonly admitDaily: BudgetScript; readonly refundDaily: BudgetScript; readonly usage: BudgetScript };
 
   constructor(redis: Redis, config: { readonly limits: Readonly<Record<string, ModelLimits>> }, options: GeminiRateBudgetOptions = {}) {
-    const { keyPrefix = "gemini", windowMs = 60_000, backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
-    if (!Number.isInteger(windowMs) || windowMs < 1) throw new RangeError(`windowMs must be a positive whole number of ms, got ${windowMs}`);
-    this.windowMs = windowMs;
+    const { keyPrefix = "gemini", windowMs = 60_000, slicesPerWindow = 4, backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
+    if (!Number.isInteger(slicesPerWindow) || slicesPerWindow < 1) throw new RangeError(`slicesPerWindow must be a whole number ≥ 1, got ${slicesPerWindow}`);
+    const sliceMs = Math.floor(windowMs / slicesPerWindow);
+    if (!Number.isInteger(windowMs) || sliceMs < 1) throw new RangeError(`windowMs must be a whole number of ms, at least one per slice, got ${windowMs}`);
+    this.windowMs = sliceMs;
+    this.slicesPerWindow = slicesPerWindow;
     this.#redis = redis;
     this.#backoffMs = backoffMs;
     this.#maxBackoffMs = maxBackoffMs;
@@ -252,10 +271,15 @@ export class GeminiRateBudget {
     const models = new Map<string, ModelBuckets>();
     for (const [model, limits] of Object.entries(config.limits)) {
       const base = `${keyPrefix}:${model}`;
+      const slice = { rpm: Math.floor(limits.rpm / slicesPerWindow), tpm: Math.floor(limits.tpm / slicesPerWindow) };
+      if (slice.rpm < 1 || slice.tpm < 1) {
+        throw new RangeError(`${model}: rpm ${limits.rpm} and tpm ${limits.tpm} must each be at least ${slicesPerWindow}, one per slice of the minute`);
+      }
       models.set(model, {
         limits,
-        rpm: new Ratelimit({ ...common, prefix: `${base}:rpm`, limiter: Ratelimit.fixedWindow(limits.rpm, `${windowMs} ms`) }),
-        tpm: new Ratelimit({ ...common, prefix: `${base}:tpm`, limiter: Ratelimit.fixedWindow(limits.tpm, `${windowMs} ms`) }),
+        slice,
+        rpm: new Ratelimit({ ...common, prefix: `${base}:rpm`, limiter: Ratelimit.fixedWindow(slice.rpm, `${sliceMs} ms`) }),
+        tpm: new Ratelimit({ ...common, prefix: `${base}:tpm`, limiter: Ratelimit.fixedWindow(slice.tpm, `${sliceMs} ms`) }),
         keys: {
           cooldown: `${base}:cooldown`,
           strikes: `${base}:cooldown-strikes`,
@@ -276,6 +300,11 @@ export class GeminiRateBudget {
   /** A model's limits; throws GeminiModelNotConfiguredError for a model with none. */
   limitsOf(model: string): ModelLimits {
     return this.#buckets(model).limits;
+  }
+
+  /** What one slice of the minute admits for a model: the largest call that can ever fit is `tpm` tokens. */
+  sliceLimitsOf(model: string): { readonly rpm: number; readonly tpm: number } {
+    return this.#buckets(model).slice;
   }
 
   /** The Pacific day now, by the budget's clock. */
@@ -410,7 +439,7 @@ export class GeminiRateBudget {
   async status(models: readonly string[] = this.models): Promise<GeminiBudgetStatus> {
     const window = this.today();
     const entries = await Promise.all(models.map(async (model) => [model, await this.#modelStatus(model, window)] as const));
-    return { windowMs: this.windowMs, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
+    return { windowMs: this.windowMs, slicesPerWindow: this.slicesPerWindow, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
   }
 
   async #modelStatus(model: string, window: DailyWindow): Promise<ModelBudgetStatus> {

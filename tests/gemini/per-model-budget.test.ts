@@ -1,0 +1,196 @@
+import { describe, expect, it } from "vitest";
+import type { ModelLimits } from "../../supabase/functions/_shared/gemini-config.ts";
+import { dailyWindow } from "../../supabase/functions/_shared/gemini-daily-window.ts";
+import {
+  GeminiBudgetTimeoutError,
+  GeminiDailyBudgetExhaustedError,
+  GeminiRateLimitedError,
+  quotaViolationOf,
+  withGeminiBudget,
+} from "../../supabase/functions/_shared/gemini-call.ts";
+import { GeminiRateBudget, type GeminiRateBudgetOptions } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
+
+const FAST = "gemini-2.5-flash";
+const STRONG = "gemini-2.5-pro";
+
+/** A day-long window, so a test that must stay inside one window cannot straddle two. */
+const LONG_WINDOW = { windowMs: 86_400_000 };
+
+function budgetFor(limits: Record<string, Partial<ModelLimits>>, options: GeminiRateBudgetOptions = {}): GeminiRateBudget {
+  const full = Object.fromEntries(Object.entries(limits).map(([model, given]) => [model, { rpm: 1_000, tpm: 1_000_000, rpd: 1_000_000, ...given }]));
+  return new GeminiRateBudget(upstashClient(), { limits: full }, { keyPrefix: randomKeyPrefix("gemini-models"), ...LONG_WINDOW, ...options });
+}
+
+const answer = (input: number, output = 10) => ({ usageMetadata: { promptTokenCount: input, candidatesTokenCount: output, totalTokenCount: input + output } });
+
+/** What `@google/genai` throws for a 429: `ApiError` with `status` and the JSON body as `message`. */
+class FakeApiError extends Error {
+  constructor(
+    readonly status: number,
+    body: unknown,
+  ) {
+    super(JSON.stringify(body));
+  }
+}
+
+/** A 429 as Gemini words it for a paid project (body quoted on discuss.ai.google.dev, model and quota varied). */
+function quotaError(model: string, quotaId: string, quotaMetric: string, retryDelay: string): FakeApiError {
+  return new FakeApiError(429, {
+    error: {
+      code: 429,
+      message: "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+      status: "RESOURCE_EXHAUSTED",
+      details: [
+        {
+          "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+          violations: [{ quotaMetric, quotaId, quotaDimensions: { location: "global", model }, quotaValue: "3000000" }],
+        },
+        { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more about Gemini API quotas", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }] },
+        { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay },
+      ],
+    },
+  });
+}
+
+describe("two models, two budgets", () => {
+  it("saturating one model's input tokens leaves the other's calls admitted; status shows each as fractions", async () => {
+    const budget = budgetFor({ [FAST]: { tpm: 4_000 }, [STRONG]: { tpm: 4_000 } });
+    // 4 slices: 1,000 input tokens per slice of the (day-long) window.
+    await withGeminiBudget(budget, { model: FAST, estimatedTokens: 1_000 }, async () => answer(1_000, 90_000));
+    const refused: unknown = await withGeminiBudget(budget, { model: FAST, estimatedTokens: 1, maxWaitMs: 200 }, async () => answer(1)).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GeminiBudgetTimeoutError);
+    expect(refused).toMatchObject({ model: FAST, blockedBy: "tpm" });
+
+    let strongCalled = false;
+    await withGeminiBudget(budget, { model: STRONG, estimatedTokens: 300, maxWaitMs: 200 }, async () => {
+      strongCalled = true;
+      return answer(300);
+    });
+    expect(strongCalled).toBe(true);
+
+    const status = await budget.status();
+    expect(status.slicesPerWindow).toBe(4);
+    expect(status.models[FAST]?.tpm).toEqual({ limit: 1_000, used: 1_000, remaining: 0, fraction: 1 });
+    expect(status.models[FAST]?.today).toMatchObject({ requests: 1, inputTokens: 1_000, outputTokens: 90_000 });
+    expect(status.models[STRONG]?.tpm).toEqual({ limit: 1_000, used: 300, remaining: 700, fraction: 0.3 });
+    expect(status.models[STRONG]?.rpd).toMatchObject({ used: 1, limit: 1_000_000 });
+  });
+});
+
+describe("429 per model", () => {
+  it("a 429 for one model cools that model only, for its retryDelay", async () => {
+    const budget = budgetFor({ [FAST]: {}, [STRONG]: {} });
+    const error: unknown = await withGeminiBudget(budget, { model: FAST, estimatedTokens: 10 }, async () => {
+      throw quotaError(FAST, "GenerateRequestsPerMinutePerProjectPerModel-PaidTier3", "generativelanguage.googleapis.com/generate_content_paid_tier_requests", "30s");
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GeminiRateLimitedError);
+    expect(error).toMatchObject({ model: FAST, quota: "rpm", cooldownMs: 30_000, pausedUntil: null, retryable: true });
+
+    expect(await budget.tryAdmit(FAST, 10)).toMatchObject({ admitted: false, blockedBy: "cooldown" });
+    expect(await budget.tryAdmit(STRONG, 10)).toMatchObject({ admitted: true });
+    const status = await budget.status();
+    expect(status.models[FAST]?.cooldownRemainingMs).toBeGreaterThan(29_000);
+    expect(status.models[FAST]?.today.rateLimited).toBe(1);
+    expect(status.models[STRONG]?.cooldownRemainingMs).toBe(0);
+  });
+
+  it("reads the quota and model Google names, the longest wait first", () => {
+    const tokens = quotaError(FAST, "GenerateContentPaidTierInputTokensPerModelPerMinute-PaidTier2", "generativelanguage.googleapis.com/generate_content_paid_tier_2_input_token_count", "19s");
+    expect(quotaViolationOf(tokens)).toEqual({ quota: "tpm", model: FAST });
+    // Several violations (a free-tier answer quoted in cline/cline#2540): the day outranks the minute.
+    const several = new FakeApiError(429, {
+      error: {
+        code: 429,
+        details: [
+          {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            violations: [
+              { quotaMetric: "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count", quotaId: "GenerateContentInputTokensPerModelPerMinute-FreeTier", quotaDimensions: { location: "global", model: STRONG } },
+              { quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day", quotaId: "GenerateRequestsPerDayPerProjectPerModel" },
+              { quotaMetric: "generativelanguage.googleapis.com/generate_content_free_tier_requests", quotaId: "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", quotaDimensions: { model: STRONG, location: "global" } },
+            ],
+          },
+        ],
+      },
+    });
+    expect(quotaViolationOf(several)).toEqual({ quota: "rpd", model: STRONG });
+    expect(quotaViolationOf(new FakeApiError(429, { error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED" } }))).toEqual({
+      quota: "unknown",
+      model: undefined,
+    });
+  });
+});
+
+describe("requests per day", () => {
+  // 2026-11-29 12:00 in Los Angeles (PST, UTC−8): the day resets at 2026-11-30 08:00 UTC.
+  const NOON_PACIFIC = Date.UTC(2026, 10, 29, 20, 0);
+  const RESET = Date.UTC(2026, 10, 30, 8, 0);
+
+  it("an exhausted day pauses that model until midnight Pacific, sending nothing meanwhile; the next day admits again", async () => {
+    let now = NOON_PACIFIC;
+    const budget = budgetFor({ [FAST]: { rpd: 3 }, [STRONG]: {} }, { now: () => now });
+    let sent = 0;
+    const send = async () => {
+      sent += 1;
+      return answer(10);
+    };
+    for (let i = 0; i < 3; i += 1) await withGeminiBudget(budget, { model: FAST, estimatedTokens: 10 }, send);
+    expect(sent).toBe(3);
+
+    const startedAt = Date.now();
+    const error: unknown = await withGeminiBudget(budget, { model: FAST, estimatedTokens: 10, maxWaitMs: 60_000 }, send).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GeminiDailyBudgetExhaustedError);
+    expect(error).toMatchObject({ model: FAST, resumesAt: RESET, retryable: true });
+    expect(String(error)).toContain("all 3 requests of 2026-11-29 used");
+    // Refused at once, not after waiting out maxWaitMs.
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    expect((await budget.status()).models[FAST]).toMatchObject({ pausedUntil: RESET, rpd: { used: 3, limit: 3, remaining: 0, fraction: 1 } });
+    // The other model's day is its own.
+    await withGeminiBudget(budget, { model: STRONG, estimatedTokens: 10 }, async () => answer(10));
+
+    now = RESET - 1;
+    await expect(withGeminiBudget(budget, { model: FAST, estimatedTokens: 10 }, send)).rejects.toThrow(GeminiDailyBudgetExhaustedError);
+    expect(sent).toBe(3);
+
+    now = RESET;
+    await withGeminiBudget(budget, { model: FAST, estimatedTokens: 10 }, send);
+    expect(sent).toBe(4);
+    const next = await budget.status();
+    expect(next.day).toBe("2026-11-30");
+    expect(next.models[FAST]).toMatchObject({ pausedUntil: null, rpd: { used: 1, remaining: 2 } });
+  });
+
+  it("a 429 for the daily quota pauses the model until the reset, not for its retryDelay", async () => {
+    let now = NOON_PACIFIC;
+    const budget = budgetFor({ [FAST]: {}, [STRONG]: {} }, { now: () => now });
+    const error: unknown = await withGeminiBudget(budget, { model: STRONG, estimatedTokens: 10 }, async () => {
+      throw quotaError(STRONG, "GenerateRequestsPerDayPerProjectPerModel", "generativelanguage.googleapis.com/generate_requests_per_model_per_day", "20s");
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GeminiRateLimitedError);
+    expect(error).toMatchObject({ model: STRONG, quota: "rpd", pausedUntil: RESET });
+    expect(String(error)).toContain(`pauses until ${new Date(RESET).toISOString()}`);
+
+    let sent = 0;
+    const refused: unknown = await withGeminiBudget(budget, { model: STRONG, estimatedTokens: 10 }, async () => {
+      sent += 1;
+      return answer(10);
+    }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GeminiDailyBudgetExhaustedError);
+    expect(String(refused)).toContain("Gemini answered 429 for the daily quota");
+    expect(sent).toBe(0);
+    expect(await budget.tryAdmit(FAST, 10)).toMatchObject({ admitted: true });
+
+    now = RESET + 1;
+    expect(await budget.tryAdmit(STRONG, 10)).toMatchObject({ admitted: true, day: "2026-11-30" });
+  });
+
+  it.each([
+    ["an ordinary day", Date.UTC(2026, 10, 29, 20), "2026-11-29", Date.UTC(2026, 10, 29, 8), Date.UTC(2026, 10, 30, 8)],
+    ["just before midnight Pacific", Date.UTC(2026, 10, 30, 7, 59, 59, 999), "2026-11-29", Date.UTC(2026, 10, 29, 8), Date.UTC(2026, 10, 30, 8)],
+    ["the day daylight saving time starts (23 h)", Date.UTC(2026, 2, 8, 18), "2026-03-08", Date.UTC(2026, 2, 8, 8), Date.UTC(2026, 2, 9, 7)],
+    ["the day daylight saving time ends (25 h)", Date.UTC(2026, 10, 1, 18), "2026-11-01", Date.UTC(2026, 10, 1, 7), Date.UTC(2026, 10, 2, 8)],
+  ])("the Pacific day of %s", (_name, at, day, startsAt, endsAt) => {
+    expect(dailyWindow(at)).toEqual({ day, startsAt, endsAt });
+  });
+});
