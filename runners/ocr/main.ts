@@ -1,0 +1,88 @@
+/**
+ * Entry point of the OCR runner, for both OCR kinds: JOB_KIND (set by
+ * dispatch) says whether it claims index-ocr or acte-ocr jobs. The runner
+ * lifecycle (run-runner.ts) with the OCR handler (ocr-job-handler.ts).
+ *
+ *   JOB_KIND=index-ocr ENVIRONMENT=dev LEDGER_LEASE_ID=... DATABASE_URL=... \
+ *   UPSTASH_REDIS_REST_URL=... UPSTASH_REDIS_REST_TOKEN=... \
+ *   STORAGE_LOCAL_DIR=/path/to/storage node_modules/.bin/tsx runners/ocr/main.ts
+ */
+import { Redis } from "@upstash/redis";
+import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
+import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
+import { createLogger } from "../lifecycle/structured-log.ts";
+import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
+import { ocrJobHandler } from "./ocr-job-handler.ts";
+import { parseOcrSettings, type OcrSettings } from "./ocr-config.ts";
+import { loadPrompt, PROMPT_NAMES } from "./prompts.ts";
+import { GeminiOcrProvider } from "./providers/gemini-provider.ts";
+import type { OcrProvider } from "./providers/ocr-provider.ts";
+import { OfflineOcrProvider } from "./providers/offline-provider.ts";
+
+const HELP = `Usage: tsx runners/ocr/main.ts   (configured by environment variables)
+
+The OCR runner: claims jobs of JOB_KIND (index-ocr or acte-ocr), reads the
+stored PDF and writes file_content and boosted_file_content.
+Engine: Gemini when GEMINI_API_KEY is set (or OCR_ENGINE=gemini), else the
+offline Tesseract engine (OCR_ENGINE=offline).
+Required: JOB_KIND, ENVIRONMENT, LEDGER_LEASE_ID (set by dispatch),
+DATABASE_URL, UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, and either
+STORAGE_LOCAL_DIR or SUPABASE_URL + SUPABASE_STORAGE_KEY.
+Gemini: GEMINI_API_KEY, GEMINI_BASE_URL (test server), GEMINI_FAST_MODEL
+(gemini-2.5-flash), GEMINI_BOOST_MODEL (gemini-2.5-pro), GEMINI_LIMITS,
+GEMINI_CALL_TIMEOUT_MS (180000), GEMINI_TRANSIENT_RETRIES (3),
+GEMINI_BACKOFF_BASE_MS (2000), GEMINI_BUDGET_MAX_WAIT_MS (300000),
+GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000).
+Index pages: OCR_PAGE_CONCURRENCY (6), OCR_DPI (300), OCR_UPSCALE (2).
+Lifecycle: RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2),
+JOB_LEASE_SECONDS (index-ocr 600, acte-ocr 300), SHUTDOWN_GRACE_SECONDS (100),
+RUNNER_MAX_INFRASTRUCTURE_FAILURES (3), RUNNER_MAX_JOBS (20), WORKER_ID,
+LOG_LEVEL (info), REDIS_KEY_PREFIX, and the capacity variables in the README.
+Exit codes: 0 done or idle, 1 unexpected, 2 infrastructure, 3 capacity lease lost.
+`;
+
+async function main(): Promise<number> {
+  if (process.argv.includes("--help")) {
+    process.stdout.write(HELP);
+    return RUNNER_EXIT_CODES.ok;
+  }
+  const log = createLogger({ base: { runner: "ocr" } });
+  let config: RunnerConfig;
+  let settings: OcrSettings;
+  let storage: DocumentStorage;
+  try {
+    config = parseRunnerConfig(process.env);
+    settings = parseOcrSettings(process.env);
+    storage = createDocumentStorage(parseStorageConfig(process.env));
+    if (config.jobKind === "registre") throw new Error("JOB_KIND must be index-ocr or acte-ocr for the OCR runner");
+    for (const name of PROMPT_NAMES) loadPrompt(name); // A missing or malformed prompt file stops the runner now, not mid-job.
+  } catch (error) {
+    // The messages name the variables to fix, never a secret value.
+    log.error("runner not started: invalid configuration", { error });
+    return RUNNER_EXIT_CODES.unexpected;
+  }
+  const provider = createProvider(config, settings);
+  log.info("ocr engine ready", {
+    engine: provider.name,
+    kind: config.jobKind,
+    environment: config.environment,
+    ...(provider instanceof GeminiOcrProvider ? { fast_model: provider.models.fast, boost_model: provider.models.boost } : {}),
+    prompt_versions: Object.fromEntries(PROMPT_NAMES.map((name) => [name, loadPrompt(name).version])),
+  });
+  try {
+    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency }) });
+  } finally {
+    await provider.close();
+  }
+}
+
+function createProvider(config: RunnerConfig, settings: OcrSettings): OcrProvider {
+  if (settings.gemini === undefined) return new OfflineOcrProvider(settings.dpi);
+  const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false });
+  const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix });
+  return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, settings.upscale);
+}
+
+// Exit explicitly: idle keep-alive sockets (fetch, postgres) and the Tesseract worker must not hold a finished runner.
+process.exit(await main());

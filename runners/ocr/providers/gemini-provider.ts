@@ -1,0 +1,187 @@
+/**
+ * Gemini as the OCR engine, through `@google/genai` (GEMINI_BASE_URL points
+ * it at the local test server in tests). Index pages go inline as images to
+ * the fast model (count, then extract); actes go through the File API
+ * (upload, wait until ACTIVE, extract, delete — also on failure). Both
+ * boosts use the stronger model. Prompts are the versioned files of
+ * prompts/.
+ */
+import { GoogleGenAI, type GenerateContentConfig } from "@google/genai";
+import { estimateInputTokens } from "../../../supabase/functions/_shared/gemini-call.ts";
+import type { GeminiRateBudget } from "../../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { RetryableJobError } from "../../lifecycle/job-errors.ts";
+import type { GeminiSettings } from "../ocr-config.ts";
+import type { PageImage, PdfFile } from "../pdf-pages.ts";
+import { renderPrompt, type PromptName } from "../prompts.ts";
+import { GeminiCalls, replyText } from "./gemini-calls.ts";
+import type { LineCount, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
+
+export interface GeminiModels {
+  readonly fast: string;
+  readonly boost: string;
+}
+
+/** Extraction is transcription: near-deterministic, as the domain asks (≈0.1). */
+const EXTRACTION_TEMPERATURE = 0.1;
+
+export class GeminiOcrProvider implements OcrProvider {
+  readonly name = "gemini" as const;
+  readonly raster: { readonly upscale: number; readonly format: "jpeg" };
+  readonly calls: GeminiCalls;
+
+  constructor(
+    settings: GeminiSettings,
+    readonly models: GeminiModels,
+    budget: GeminiRateBudget,
+    upscale = 2,
+  ) {
+    const ai = new GoogleGenAI({ apiKey: settings.apiKey, ...(settings.baseUrl === undefined ? {} : { httpOptions: { baseUrl: settings.baseUrl } }) });
+    this.calls = new GeminiCalls(ai, budget, settings);
+    this.raster = { upscale, format: "jpeg" } as const;
+    this.#settings = settings;
+  }
+
+  readonly #settings: GeminiSettings;
+
+  async countIndexLines(page: PageImage, pageCount: number, context: OcrCallContext): Promise<LineCount> {
+    const prompt = renderPrompt("index-line-count", { page: page.pageNumber, pages: pageCount });
+    const label = `line count of page ${page.pageNumber}`;
+    const response = await this.calls.generate(
+      label,
+      {
+        model: this.models.fast,
+        contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }],
+        config: config("index-line-count", { temperature: 0, responseMimeType: "application/json" }),
+      },
+      estimateInputTokens({ textChars: prompt.length, images: [page] }),
+      context,
+    );
+    return parseLineCount(label, replyText(label, response));
+  }
+
+  async extractIndexPage(page: PageImage, pageCount: number, context: OcrCallContext, shortfall?: Shortfall): Promise<string> {
+    const retry =
+      shortfall === undefined
+        ? ""
+        : renderPrompt("index-extraction-retry", { extracted: shortfall.extracted, expected: shortfall.expected, missing: shortfall.expected - shortfall.extracted });
+    const prompt = renderPrompt("index-extraction", { page: page.pageNumber, pages: pageCount, shortfall: retry });
+    const label = `${shortfall === undefined ? "extraction" : "second extraction"} of page ${page.pageNumber}`;
+    const response = await this.calls.generate(
+      label,
+      {
+        model: this.models.fast,
+        contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }],
+        config: config("index-extraction", { temperature: EXTRACTION_TEMPERATURE }),
+      },
+      estimateInputTokens({ textChars: prompt.length, images: [page] }),
+      context,
+    );
+    return replyText(label, response);
+  }
+
+  boostIndex(rawText: string, context: OcrCallContext): Promise<string> {
+    return this.#boost("index-boost", rawText, context);
+  }
+
+  async extractActe(pdf: PdfFile, context: OcrCallContext): Promise<string> {
+    const ai = this.calls.ai;
+    const uploaded = await this.calls.fileCall(
+      "upload",
+      () => ai.files.upload({ file: new Blob([Buffer.from(pdf.bytes)], { type: "application/pdf" }), config: { mimeType: "application/pdf", displayName: "acte.pdf" } }),
+      context,
+    );
+    const name = uploaded.name;
+    if (name === undefined) throw new RetryableJobError("Gemini upload answered without a file name");
+    try {
+      let file = uploaded;
+      const deadline = Date.now() + this.#settings.fileActiveTimeoutMs;
+      while (file.state !== "ACTIVE") {
+        if (file.state === "FAILED") throw new RetryableJobError(`Gemini could not process the uploaded PDF (${file.error?.message ?? "state FAILED"})`);
+        if (Date.now() > deadline) throw new RetryableJobError(`the uploaded PDF was still ${String(file.state)} after ${this.#settings.fileActiveTimeoutMs} ms`);
+        await delay(this.#settings.filePollMs, context.signal);
+        file = await this.calls.fileCall("files.get", () => ai.files.get({ name }), context);
+      }
+      const prompt = renderPrompt("acte-extraction", { pages: pdf.pageCount });
+      const response = await this.calls.generate(
+        "acte extraction",
+        {
+          model: this.models.fast,
+          contents: [{ role: "user", parts: [{ fileData: { fileUri: file.uri ?? "", mimeType: "application/pdf" } }, { text: prompt }] }],
+          config: config("acte-extraction", { temperature: EXTRACTION_TEMPERATURE }),
+        },
+        estimateInputTokens({ textChars: prompt.length, pdfPages: pdf.pageCount }),
+        context,
+      );
+      return replyText("acte extraction", response);
+    } finally {
+      // Also after a failure or an abort: an uploaded deed must not linger at Google for 48 h.
+      const cleanup = { ...context, signal: AbortSignal.timeout(30_000) };
+      await this.calls.fileCall("files.delete", () => ai.files.delete({ name }), cleanup).catch((error: unknown) => {
+        context.log.warn("could not delete the uploaded PDF (Gemini deletes it after 48 h)", { file: name, error: error instanceof Error ? error.message : String(error) });
+      });
+    }
+  }
+
+  boostActe(rawText: string, context: OcrCallContext): Promise<string> {
+    return this.#boost("acte-boost", rawText, context);
+  }
+
+  async close(): Promise<void> {}
+
+  async #boost(promptName: "index-boost" | "acte-boost", rawText: string, context: OcrCallContext): Promise<string> {
+    const prompt = renderPrompt(promptName, { text: rawText });
+    const label = promptName === "index-boost" ? "index boost" : "acte boost";
+    const response = await this.calls.generate(
+      label,
+      { model: this.models.boost, contents: [{ role: "user", parts: [{ text: prompt }] }], config: config(promptName, { temperature: EXTRACTION_TEMPERATURE }) },
+      estimateInputTokens({ textChars: prompt.length }),
+      context,
+    );
+    return replyText(label, response);
+  }
+}
+
+function imagePart(page: PageImage) {
+  return { inlineData: { mimeType: page.mimeType, data: Buffer.from(page.bytes).toString("base64") } };
+}
+
+/**
+ * Generation settings of one prompt. (Request labels would carry the prompt
+ * version, but the Gemini Developer API does not take them; the job's log
+ * line names the versions instead, see promptVersions.)
+ */
+function config(prompt: PromptName, settings: GenerateContentConfig): GenerateContentConfig {
+  void prompt;
+  return settings;
+}
+
+/** `{"total_lines": N, "confidence": c}`; anything else is a failed call (one attempt), never a guess. */
+export function parseLineCount(label: string, text: string): LineCount {
+  const json = /\{[\s\S]*\}/.exec(text)?.[0];
+  let value: unknown;
+  try {
+    value = json === undefined ? undefined : JSON.parse(json);
+  } catch {
+    value = undefined;
+  }
+  if (typeof value === "object" && value !== null && "total_lines" in value) {
+    const total = Number(value.total_lines);
+    const confidence = "confidence" in value ? Number(value.confidence) : Number.NaN;
+    if (Number.isInteger(total) && total >= 0) return { totalLines: total, confidence: Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0 };
+  }
+  throw new RetryableJobError(`Gemini ${label} did not answer {"total_lines", "confidence"} JSON: ${text.slice(0, 200)}`);
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,89 @@
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { createLogger } from "../../runners/lifecycle/structured-log.ts";
+import { incompleteFlag, runIndexPipeline } from "../../runners/ocr/index-pipeline.ts";
+import { parseOcrSettings } from "../../runners/ocr/ocr-config.ts";
+import { openPdf, type PdfFile } from "../../runners/ocr/pdf-pages.ts";
+import { GeminiOcrProvider } from "../../runners/ocr/providers/gemini-provider.ts";
+import { startGeminiTestServer, type GeminiTestServer } from "../helpers/gemini-test-server.ts";
+import { textPagesPdf } from "../helpers/text-page-pdf.ts";
+import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
+import { BOOST_MARK, promptKind, scriptedModel } from "./scripted-model.ts";
+
+const FAST = "gemini-fast-test";
+const STRONG = "gemini-strong-test";
+const limits = { [FAST]: { rpm: 1000, tpm: 10_000_000, rpd: 100_000 }, [STRONG]: { rpm: 1000, tpm: 10_000_000, rpd: 100_000 } };
+
+const ledger = (page: number, count: number) =>
+  Array.from({ length: count }, (_, index) => `Tremblay, Jean ; Banque Nationale | Hypothèque | 1987-03-${String(10 + index).padStart(2, "0")} | ${page} 234 56${index} |  | 45 000,00 $`);
+const PAGES = [ledger(1, 5), ledger(2, 4), ledger(3, 3)];
+
+describe("the index pipeline with Gemini (test server)", () => {
+  let server: GeminiTestServer;
+  let pdf: PdfFile;
+  beforeAll(async () => {
+    server = await startGeminiTestServer();
+    pdf = await openPdf(await textPagesPdf(PAGES.map((lines) => ({ lines, fontSizePx: 30 }))));
+  });
+  afterAll(async () => {
+    await pdf?.dispose();
+    await server?.close();
+  });
+
+  function provider(): GeminiOcrProvider {
+    const settings = parseOcrSettings({ GEMINI_API_KEY: "test-key", GEMINI_BASE_URL: server.url, GEMINI_BACKOFF_BASE_MS: "50" });
+    if (settings.gemini === undefined) throw new Error("gemini settings expected");
+    const budget = new GeminiRateBudget(upstashClient(), { limits }, { keyPrefix: randomKeyPrefix("ocr-index") });
+    return new GeminiOcrProvider(settings.gemini, { fast: FAST, boost: STRONG }, budget);
+  }
+
+  it("counts and extracts every page at 300 DPI ×2, retries a short page with the shortfall stated, flags one still short, and boosts once", async () => {
+    server.clearLog();
+    // Page 1: 2 lines missing on the first read, none on the retry. Page 2: 3 missing, then 1 still missing.
+    server.setResponder(scriptedModel({ indexPages: PAGES, acteText: "", dropLines: new Map([[1, [2, 0]], [2, [3, 1]]]) }));
+    const context = { signal: new AbortController().signal, log: createLogger({ base: { test: "index-pipeline" }, level: "error" }) };
+    const result = await runIndexPipeline(pdf, provider(), { dpi: 300, pageConcurrency: 6 }, context);
+
+    const calls = server.requests.filter((request) => request.kind === "generateContent");
+    const kinds = calls.map((request) => (request.generate ? promptKind(request.generate) : "none"));
+    expect(kinds.filter((kind) => kind === "line-count")).toHaveLength(3);
+    expect(kinds.filter((kind) => kind === "index-extraction")).toHaveLength(5);
+    expect(kinds.filter((kind) => kind === "index-boost")).toHaveLength(1);
+    expect(calls.every((request) => request.model === (request.generate && promptKind(request.generate) === "index-boost" ? STRONG : FAST))).toBe(true);
+    // The retries state the shortfall.
+    const retries = calls.filter((request) => request.generate?.text.includes("ATTENTION")).map((request) => request.generate?.text ?? "");
+    expect(retries).toHaveLength(2);
+    expect(retries.some((text) => text.includes("n'a transcrit que 3 lignes alors que le tableau en compte 5"))).toBe(true);
+    expect(retries.some((text) => text.includes("n'a transcrit que 1 lignes alors que le tableau en compte 4"))).toBe(true);
+    // Each page went as one image rendered at 300 DPI and upscaled ×2 (8.5 × 11 in → 5100 × 6600 px).
+    const image = calls.find((request) => request.generate && promptKind(request.generate) === "line-count")?.generate?.body;
+    const data = JSON.stringify(image).match(/"data":"([^"]+)"/)?.[1] ?? "";
+    const metadata = await sharp(Buffer.from(data, "base64")).metadata();
+    expect([metadata.width, metadata.height, metadata.format]).toEqual([5100, 6600, "jpeg"]);
+
+    expect(result.pages.map((page) => [page.pageNumber, page.countedLines, page.extractedLines, page.retried, page.incomplete])).toEqual([
+      [1, 5, 5, true, false],
+      [2, 4, 3, true, true],
+      [3, 3, 3, false, false],
+    ]);
+    for (const text of [result.fileContent, result.boostedFileContent]) {
+      for (const page of [1, 2, 3]) expect(text).toContain(`--- Page ${page} ---`);
+      expect(text).toContain(`--- Page 2 ---\n${incompleteFlag(3, 4)}\nLigne 1: `);
+      expect(text.match(/\[PAGE INCOMPLÈTE/g)).toHaveLength(1);
+    }
+    expect(result.fileContent).toContain(`--- Page 1 ---\nLigne 1: ${PAGES[0]?.[0]}`);
+    expect(result.fileContent).toContain(`Ligne 5: ${PAGES[0]?.[4]}`);
+    expect(result.boostedFileContent).toContain(BOOST_MARK);
+    expect(result.fileContent).not.toContain(BOOST_MARK);
+  });
+
+  it("fails the attempt when the boost loses a page marker, rather than storing a text missing pages", async () => {
+    server.setResponder((request) => (promptKind(request) === "index-boost" ? "--- Page 1 ---\nLigne 1: tout" : scriptedModel({ indexPages: PAGES, acteText: "" })(request)));
+    const context = { signal: new AbortController().signal, log: createLogger({ base: { test: "index-pipeline" }, level: "error" }) };
+    await expect(runIndexPipeline(pdf, provider(), { dpi: 100, pageConcurrency: 3 }, context)).rejects.toMatchObject({
+      name: "RetryableJobError",
+      message: expect.stringContaining("lost the marker of page(s) 2, 3"),
+    });
+  });
+});
