@@ -428,7 +428,7 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: 
     return { result: status === undefined ? "unreported" : "released-infrastructure" };
   }
   const isFinal = failure.disposition === "final";
-  const status = await report(log, "fail", () => queue.fail(job, failure.message, isFinal));
+  const status = await report(log, "fail", () => queue.fail(job, log.redact(failure.message), isFinal));
   if (status === undefined) return { result: "unreported" };
   log.warn("job failed", { disposition: failure.disposition, error: failure.message, status_id: status, duration_ms: durationMs });
   return { result: "failed" };

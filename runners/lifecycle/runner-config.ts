@@ -232,5 +232,5 @@ export function secretValues(config: RunnerConfig): string[] {
     // A URL the WHATWG parser rejects still reaches postgres.js, which reports its own error.
   }
   if (password !== "") secrets.push(password);
-  return secrets;
+  return [...new Set(secrets)];
 }

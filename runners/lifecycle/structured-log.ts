@@ -4,8 +4,10 @@
  *
  * Two rules hold whatever a caller passes:
  * - no secrets: fields whose name looks like a credential are replaced, and
- *   the configured secret values (database password, Upstash token) are
- *   scrubbed from every string, including error messages;
+ *   the secret values (database password, Upstash token, Gemini and Storage
+ *   keys, and any secret learned at run time such as a leased registry
+ *   password, see `addSecret`) are scrubbed from every string, including
+ *   error messages;
  * - no document text: fields that hold OCR output are replaced by their
  *   length, and long strings are cut, so a page dump cannot slip through.
  */
@@ -22,6 +24,18 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
   /** A logger that adds `fields` to every line (e.g. `{ job_id }`). */
   child(fields: LogFields): Logger;
+  /**
+   * Registers a secret learned at run time (a leased registry password, a
+   * session token): from now on this logger, its parent and every child
+   * redact it. Values shorter than 4 characters are ignored.
+   */
+  addSecret(value: string): void;
+  /**
+   * The same redaction for text that leaves the process another way, e.g.
+   * an error message written to a row: every known secret replaced, nothing
+   * cut.
+   */
+  redact(text: string): string;
 }
 
 export interface LoggerOptions {
@@ -49,7 +63,9 @@ const MAX_DEPTH = 6;
 
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level ?? "info");
-  const secrets = expandSecrets(options.secrets ?? []);
+  // Shared by the whole family of loggers, so a secret one learns all redact.
+  const known = [...(options.secrets ?? [])];
+  let secrets = expandSecrets(known);
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
   const now = options.now ?? (() => new Date());
 
@@ -66,6 +82,12 @@ export function createLogger(options: LoggerOptions): Logger {
       warn: (msg, fields) => emit("warn", msg, fields),
       error: (msg, fields) => emit("error", msg, fields),
       child: (fields) => make({ ...bound, ...fields }),
+      addSecret: (value) => {
+        if (value.length < 4 || known.includes(value)) return;
+        known.push(value);
+        secrets = expandSecrets(known);
+      },
+      redact: (text) => redactSecrets(text, secrets),
     };
   };
   return make(options.base);
@@ -83,9 +105,14 @@ function expandSecrets(secrets: readonly string[]): string[] {
   return [...all].sort((a, b) => b.length - a.length);
 }
 
-function scrub(text: string, secrets: readonly string[]): string {
+function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) out = out.split(secret).join(REDACTED);
+  return out;
+}
+
+function scrub(text: string, secrets: readonly string[]): string {
+  const out = redactSecrets(text, secrets);
   return out.length > MAX_STRING_LENGTH ? `${out.slice(0, MAX_STRING_LENGTH)}… [${out.length - MAX_STRING_LENGTH} more characters cut]` : out;
 }
 
