@@ -1,0 +1,138 @@
+import { GoogleGenAI } from "@google/genai";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseGeminiConfig } from "../../supabase/functions/_shared/gemini-config.ts";
+import {
+  estimateInputTokens,
+  GeminiDailyBudgetExhaustedError,
+  GeminiRateLimitedError,
+  withGeminiBudget,
+} from "../../supabase/functions/_shared/gemini-call.ts";
+import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { startGeminiTestServer, type GeminiModelQuota, type GeminiTestServer } from "../helpers/gemini-test-server.ts";
+import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
+
+/**
+ * A backlog drained through the production path (`withGeminiBudget` around
+ * `@google/genai` with `httpOptions.baseUrl`) against the Gemini test
+ * server, which enforces per-model quotas over a sliding window as Google
+ * might. Windows are a second instead of a minute so the run takes seconds.
+ */
+
+const FAST = "gemini-2.5-flash";
+const STRONG = "gemini-2.5-pro";
+const WINDOW_MS = 1_000;
+
+/** The project's quota as the server enforces it. */
+const QUOTA: Record<string, Required<GeminiModelQuota>> = {
+  // Input-token bound: two 400-token prompts fit one slice of the budget.
+  [FAST]: { rpm: 24, tpm: 5_000, rpd: 60 },
+  // Request bound: one boost per slice.
+  [STRONG]: { rpm: 6, tpm: 20_000, rpd: 1_000 },
+};
+
+/** Our configuration: 80 % of each quota, as the defaults take 80 % of Tier 3. */
+const GEMINI_LIMITS = JSON.stringify(
+  Object.fromEntries(Object.entries(QUOTA).map(([model, quota]) => [model, { rpm: Math.floor(quota.rpm * 0.8), tpm: Math.floor(quota.tpm * 0.8), rpd: Math.floor(quota.rpd * 0.8) }])),
+);
+
+/** The day is fixed (noon Pacific): a run never straddles midnight Pacific. */
+const NOON_PACIFIC = Date.UTC(2026, 10, 29, 20);
+
+const OUTPUT_TOKENS = 5_000;
+
+let server: GeminiTestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+function client(url: string): GoogleGenAI {
+  return new GoogleGenAI({ apiKey: "test-key", httpOptions: { baseUrl: url } });
+}
+
+describe("a backlog drained against per-model quotas", () => {
+  it("sees no 429 caused by our own sending; calls past our day's budget are never sent", async () => {
+    server = await startGeminiTestServer({ windowMs: WINDOW_MS, quotas: QUOTA, latencyMs: 20, respond: () => ({ text: "OK", candidatesTokenCount: OUTPUT_TOKENS }) });
+    const config = parseGeminiConfig({ GEMINI_LIMITS, GEMINI_FAST_MODEL: FAST, GEMINI_BOOST_MODEL: STRONG });
+    const keyPrefix = randomKeyPrefix("gemini-drain");
+    const ai = client(server.url);
+
+    // 60 jobs: each extracts with the fast model, every fourth also boosts with the strong one.
+    const jobs = Array.from({ length: 60 }, (_, i) => i);
+    const outcome = { extracted: 0, boosted: 0, pausedForTheDay: 0 };
+    const workers = Array.from({ length: 8 }, () => new GeminiRateBudget(upstashClient(), config, { keyPrefix, windowMs: WINDOW_MS, now: () => NOON_PACIFIC }));
+    await Promise.all(
+      workers.map(async (budget) => {
+        for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
+          const page = `page ${job} `.padEnd(1_600, "x");
+          try {
+            await withGeminiBudget(budget, { model: config.models.fast, estimatedTokens: estimateInputTokens({ textChars: page.length }) }, () =>
+              ai.models.generateContent({ model: config.models.fast, contents: page }),
+            );
+            outcome.extracted += 1;
+          } catch (error) {
+            if (!(error instanceof GeminiDailyBudgetExhaustedError)) throw error;
+            outcome.pausedForTheDay += 1;
+            continue;
+          }
+          if (job % 4 !== 0) continue;
+          const prompt = `boost ${job} `.padEnd(8_000, "y");
+          // countTokens where it is cheap: one more round trip, no generate quota.
+          const { totalTokens } = await ai.models.countTokens({ model: config.models.boost, contents: prompt });
+          await withGeminiBudget(budget, { model: config.models.boost, estimatedTokens: totalTokens ?? estimateInputTokens({ textChars: prompt.length }) }, () =>
+            ai.models.generateContent({ model: config.models.boost, contents: prompt }),
+          );
+          outcome.boosted += 1;
+        }
+      }),
+    );
+
+    const generate = server.requests.filter((request) => request.kind === "generateContent");
+    expect(server.rateLimitedCount()).toBe(0);
+    // Our day's budget for the fast model is 48 of the project's 60: the other 12 jobs were paused, not sent.
+    expect(outcome).toEqual({ extracted: 48, boosted: 12, pausedForTheDay: 12 });
+    const fastCalls = generate.filter((request) => request.model === FAST);
+    expect(fastCalls).toHaveLength(48);
+
+    // What we counted is what the server counted: input tokens in the budget, output tokens in the statistics only.
+    const status = await workers[0]?.status();
+    for (const model of [FAST, STRONG]) {
+      const served = generate.filter((request) => request.model === model);
+      expect(status?.models[model]?.today).toEqual({
+        requests: served.length,
+        inputTokens: served.reduce((sum, request) => sum + request.promptTokenCount, 0),
+        outputTokens: served.length * OUTPUT_TOKENS,
+        rateLimited: 0,
+      });
+    }
+    expect(status?.models[FAST]).toMatchObject({ pausedUntil: Date.UTC(2026, 10, 30, 8), rpd: { used: 48, limit: 48, fraction: 1 } });
+
+    // The quota was really the bound: at its busiest, one rolling window of the server held at least half the fast model's input-token quota.
+    const busiest = (model: string, measure: (request: (typeof generate)[number]) => number) =>
+      Math.max(
+        ...generate
+          .filter((request) => request.model === model)
+          .map((first) => generate.filter((r) => r.model === model && r.receivedAt >= first.receivedAt && r.receivedAt < first.receivedAt + WINDOW_MS).reduce((sum, r) => sum + measure(r), 0)),
+      );
+    expect(busiest(FAST, (request) => request.promptTokenCount)).toBeGreaterThan(0.5 * (QUOTA[FAST]?.tpm ?? 0));
+  }, 30_000);
+
+  it("the same server answers unmetered bursts with 429s naming the model and quota, which cool that model only", async () => {
+    server = await startGeminiTestServer({ windowMs: 60_000, quotas: QUOTA });
+    const ai = client(server.url);
+    const burst = await Promise.allSettled(Array.from({ length: 10 }, () => ai.models.generateContent({ model: STRONG, contents: "hello" })));
+    expect(burst.filter((result) => result.status === "rejected")).toHaveLength(10 - (QUOTA[STRONG]?.rpm ?? 0));
+
+    const config = parseGeminiConfig({ GEMINI_LIMITS, GEMINI_FAST_MODEL: FAST, GEMINI_BOOST_MODEL: STRONG });
+    const budget = new GeminiRateBudget(upstashClient(), config, { keyPrefix: randomKeyPrefix("gemini-burst"), windowMs: WINDOW_MS });
+    const error: unknown = await withGeminiBudget(budget, { model: STRONG, estimatedTokens: 2 }, () => ai.models.generateContent({ model: STRONG, contents: "hello" })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(GeminiRateLimitedError);
+    expect(error).toMatchObject({ model: STRONG, quota: "rpm", pausedUntil: null });
+    const cooldownMs = (error as GeminiRateLimitedError).cooldownMs;
+    expect(cooldownMs).toBeGreaterThan(1_000);
+    expect(await budget.tryAdmit(STRONG, 1)).toMatchObject({ admitted: false, blockedBy: "cooldown" });
+    expect(await budget.tryAdmit(FAST, 1)).toMatchObject({ admitted: true });
+  });
+});
