@@ -110,3 +110,22 @@ describe("the database credential (role runner)", () => {
     expect(await errorCodeOf(() => runner.sql.unsafe(statement))).toBe(PERMISSION_DENIED);
   });
 });
+
+describe("minting SUPABASE_STORAGE_KEY", () => {
+  it("is an HS256 JWT signed with the project's secret whose role claim is storage_runner", async () => {
+    const { createHmac } = await import("node:crypto");
+    const { mintStorageKey } = await import("../../scripts/storage-key.ts");
+    const jwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
+    const now = Date.UTC(2026, 10, 29);
+    const { token, expiresAt } = mintStorageKey({ jwtSecret, days: 30, now });
+    const [header, payload, signature] = token.split(".");
+    expect(JSON.parse(Buffer.from(header ?? "", "base64url").toString())).toEqual({ alg: "HS256", typ: "JWT" });
+    expect(JSON.parse(Buffer.from(payload ?? "", "base64url").toString())).toEqual({ iss: "supabase", role: "storage_runner", iat: now / 1000, exp: now / 1000 + 30 * 86_400 });
+    expect(signature).toBe(createHmac("sha256", jwtSecret).update(`${header}.${payload}`).digest("base64url"));
+    expect(expiresAt.toISOString()).toBe("2026-12-29T00:00:00.000Z");
+    // The role it names is the one the migration limits to the document buckets.
+    const [role] = await database.sql<{ count: number }[]>`select count(*)::int as count from pg_roles where rolname = 'storage_runner'`;
+    expect(role?.count).toBe(1);
+    expect(() => mintStorageKey({ jwtSecret: "short" })).toThrow(/at least 32/);
+  });
+});
