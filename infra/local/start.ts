@@ -4,13 +4,16 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import postgres from "postgres";
 import { isProcessAlive } from "./child-process.ts";
+import { demoDecision, enqueueDemo, followDemo } from "./demo-batch.ts";
+import type { LocalConnections } from "../../scripts/stack-targets.ts";
 import { DEFAULT_LOCAL_PORTS } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";
 import { startLocalStack, type StackLog } from "./stack.ts";
 import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
-const HELP = `Usage: npm start [-- --json] [-- --verbose]
+const HELP = `Usage: npm start [-- --json] [-- --verbose] [-- --no-demo]
 
 Starts the embedded local stack and keeps it running until Ctrl+C:
   PostgreSQL 15 + pg_cron   127.0.0.1:${DEFAULT_LOCAL_PORTS.postgres} (migrations applied)
@@ -20,14 +23,27 @@ Starts the embedded local stack and keeps it running until Ctrl+C:
   pg_net stand-in           LISTEN edge_function_calls -> POST to the function
 
 State (data, logs, generated secrets) lives in ${LOCAL_STACK_DIR}/dev.
+On first start (an empty queue) it enqueues a demo batch from the local
+registry replica's catalogue (an index, an acte, a plan, and one document that
+does not exist) and shows each row's progress until all are terminal; then it
+keeps serving. LOCAL_DEMO=off or --no-demo skips the demo.
+
 Options:
   --json      one JSON object per line instead of readable lines
   --verbose   include debug lines (every forwarded hint)
+  --no-demo   do not enqueue the demo batch
   --help      this text
+
+While it runs: \`npm run status\` shows the state, \`npm run enqueue -- …\` adds a request.
 `;
 
 const { values } = parseArgs({
-  options: { json: { type: "boolean", default: false }, verbose: { type: "boolean", default: false }, help: { type: "boolean", default: false } },
+  options: {
+    json: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+    "no-demo": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
 });
 if (values.help) {
   process.stdout.write(HELP);
@@ -64,16 +80,52 @@ const stack = await startLocalStack({ stateDir, ports: DEFAULT_LOCAL_PORTS, log 
   process.exit(1);
 });
 
+// Where `npm run status` and `npm run enqueue` find this stack (secret: the Upstash token).
+const connectionsFile = join(stateDir, "connections.json");
+const connections: LocalConnections = {
+  databases: [{ environment: "dev", url: stack.urls.database }],
+  upstash: { url: stack.urls.upstash, token: stack.secrets.upstashToken },
+  redisKeyPrefix: "",
+  budgetEnv: {},
+};
+await writeFile(connectionsFile, JSON.stringify(connections, null, 2), { mode: 0o600 });
+
 log({ level: "info", msg: "local stack running; Ctrl+C stops everything", psql: `psql ${stack.urls.database}`, logs: join(stateDir, "logs") });
+log({ level: "info", msg: "watch it with `npm run status -- --watch`; add a request with `npm run enqueue -- acte --circonscription Montréal --number '12 345 678' --type Acte`" });
+
+const demoStop = new AbortController();
+void runDemo(stack.urls.database).catch((error: unknown) => log({ level: "warn", msg: "demo stopped", error: errorMessage(error) }));
+
+/** The first-run demo, in the background: the stack serves (and Ctrl+C works) meanwhile. */
+async function runDemo(databaseUrl: string): Promise<void> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const decision = await demoDecision(sql, process.env, values["no-demo"]);
+    if (!decision.run) {
+      log({ level: "info", msg: "demo batch skipped", reason: decision.reason });
+      return;
+    }
+    const rows = await enqueueDemo(sql);
+    log({ level: "info", msg: `demo: enqueued ${rows.length} requests from the registry replica's catalogue (the last one does not exist, to show the failure path); following them`, rows: rows.map((row) => row.label) });
+    const outcome = await followDemo(sql, rows, log, { signal: demoStop.signal });
+    if (demoStop.signal.aborted) return;
+    const done = [...outcome.values()].filter((row) => row.status_id === 5).length;
+    log({ level: "info", msg: `demo finished: ${done} complete, ${rows.length - done} failed; the stack keeps serving new rows` });
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
+    demoStop.abort();
     log({ level: "info", msg: `${signal}: stopping the local stack` });
     void stack
       .stop()
       .then(() => rm(lockFile, { force: true }))
+      .then(() => rm(connectionsFile, { force: true }))
       .then(() => {
         log({ level: "info", msg: "stopped" });
         process.exit(0);
