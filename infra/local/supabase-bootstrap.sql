@@ -17,6 +17,17 @@ $$;
 
 create schema if not exists extensions;
 
+-- Supabase's default privileges on schema public (from its initial schema):
+-- every table, view, sequence and function the migration role creates there
+-- is granted in full to anon, authenticated and service_role, reachable over
+-- the Data API. The local cluster reproduces them so that a migration that
+-- forgets to revoke is caught here, by the security tests, and not first in
+-- production.
+grant usage on schema public to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public grant all on sequences to postgres, anon, authenticated, service_role;
+
 -- Supabase's `authenticator`: the role PostgREST and Storage log in as and
 -- switch from to the role a JWT names; a custom JWT role is granted to it.
 do $$

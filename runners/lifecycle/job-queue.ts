@@ -187,11 +187,26 @@ export class JobQueue {
     });
   }
 
-  /** Hands the job back, claimable at once, giving back the attempt its claim counted; returns the new status. */
+  /** Hands the job back (the runner is shutting down), claimable at once, giving back the attempt its claim counted; returns the new status. */
   async release(job: ClaimedJob): Promise<number> {
     return this.#fenced(job, async () => {
       const [row] = await this.#sql`
         select queue.release_job(${job.id}, ${job.leaseToken}) as status_id
+      `;
+      return statusOf(row);
+    });
+  }
+
+  /**
+   * Hands the job back after an infrastructure failure (`error` says what):
+   * no attempt spent, claimable again only after a backoff that grows with
+   * each such release in a row, and ended in 4 after the row's
+   * max_infrastructure_releases. Returns the new status (1, 3 or 4).
+   */
+  async releaseAfterInfrastructureFailure(job: ClaimedJob, error: string): Promise<number> {
+    return this.#fenced(job, async () => {
+      const [row] = await this.#sql`
+        select queue.release_job_after_infrastructure_failure(${job.id}, ${job.leaseToken}, ${error}) as status_id
       `;
       return statusOf(row);
     });

@@ -20,11 +20,13 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { Redis } from "@upstash/redis";
+import postgres from "postgres";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 import { UnmetDemandBoard, type WaitingKind } from "../../supabase/functions/_shared/unmet-demand.ts";
 import { jitteredBackoffMs, sleepUnlessAborted } from "./backoff.ts";
 import { requestDispatch } from "./dispatch-hint.ts";
-import { classifyFailure } from "./job-errors.ts";
+import { classifyFailure, RetryableJobError } from "./job-errors.ts";
 import { connectJobDatabase, JobQueue, LeaseLostError, type ClaimedJob, type CompletedAndNext } from "./job-queue.ts";
 import { startLeaseRenewal, type LeaseRenewal } from "./lease-renewal.ts";
 import { taskRecord } from "./task-record.ts";
@@ -315,7 +317,7 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
         log.error("too many infrastructure failures in a row; exiting", { infrastructure_failures: infrastructureFailures });
         return RUNNER_EXIT_CODES.infrastructure;
       }
-      // The released job is claimable at once; give the fault a moment to pass.
+      // The released job itself backs off in SQL; the next one may hit the same fault, so give it a moment to pass.
       await sleepUnlessAborted(jitteredBackoffMs(infrastructureFailures, { baseMs: 1000 }), draining);
     } else if (result === "completed" || result === "failed") {
       // Only a job that ran its course shows the runner works again.
@@ -332,9 +334,9 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: 
 
   // A claim that raced with SIGTERM: hand the job straight back.
   if (draining.aborted) {
-    const status = await report(log, "release", () => queue.release(job));
-    log.info("job released unstarted: claimed as the runner began draining", { status_id: status });
-    return { result: status === undefined ? "unreported" : "released" };
+    const released = await report(log, "release", () => queue.release(job), () => job.leaseExpiresAt.getTime());
+    log.info("job released unstarted: claimed as the runner began draining", released.ok ? { status_id: released.value } : { outcome: released.why });
+    return { result: released.ok ? "released" : "unreported" };
   }
   log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
 
@@ -347,13 +349,20 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: 
     stopJob.abort(new Error(`job aborted: ${detail}`));
   };
 
+  // Set while the outcome is being recorded; resolves true once it landed.
+  let reportLanded: Promise<boolean> | undefined;
   const heartbeat = startLeaseRenewal({
     what: "job lease",
     renew: async () => {
       try {
         return { held: true, expiresAt: (await queue.heartbeat(job)).getTime() };
       } catch (error) {
-        if (error instanceof LeaseLostError) return { held: false, reason: error.message };
+        if (error instanceof LeaseLostError) {
+          // Our own completion, fail or release ends the lease: a heartbeat
+          // that raced with it and lost is not a lost job.
+          if (reportLanded !== undefined && (await reportLanded)) return { held: true, expiresAt: Date.now() };
+          return { held: false, reason: error.message };
+        }
         throw error;
       }
     },
@@ -363,6 +372,24 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: 
     onLost: (reason) => abortJob("lease-lost", reason),
   });
 
+  /**
+   * Records a transition while the heartbeat keeps the job lease alive, so a
+   * report that has to wait out a database outage still holds the lease it
+   * reports under. Retries until it lands or the lease is gone.
+   */
+  const reportUnderLease = async <T>(what: ReportKind, call: () => Promise<T>): Promise<ReportResult<T>> => {
+    let settle: (landed: boolean) => void = () => {};
+    reportLanded = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    const reported = await report(log, what, call, () => (heartbeat.lost ? undefined : heartbeat.expiresAt)).catch((error: unknown) => {
+      settle(false);
+      throw error;
+    });
+    settle(reported.ok);
+    return reported;
+  };
+
   // On shutdown the job keeps running for the grace period, then is aborted.
   let graceTimer: NodeJS.Timeout | undefined;
   const onDrain = () => {
@@ -371,67 +398,84 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: 
   };
   draining.addEventListener("abort", onDrain, { once: true });
 
-  let settled: { ok: true; outcome: JobOutcome } | { ok: false; error: unknown } | undefined;
   try {
-    const running = Promise.resolve()
-      .then(() => handle(job, { signal: stopJob.signal, log }))
-      .then(
-        (outcome) => ({ ok: true as const, outcome }),
-        (error: unknown) => ({ ok: false as const, error }),
-      );
-    settled = await untilSettledOrAbandoned(running, stopJob.signal);
+    let settled: { ok: true; outcome: JobOutcome; afterAbort: boolean } | { ok: false; error: unknown } | undefined;
+    try {
+      const running = Promise.resolve()
+        .then(() => handle(job, { signal: stopJob.signal, log }))
+        .then(
+          // Whether the handler returned before or after we aborted it decides whether its result counts.
+          (outcome) => ({ ok: true as const, outcome, afterAbort: stopJob.signal.aborted }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+      settled = await untilSettledOrAbandoned(running, stopJob.signal);
+    } finally {
+      draining.removeEventListener("abort", onDrain);
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+    }
+
+    const durationMs = Date.now() - startedAt;
+    if (stopReason === "lease-lost" || heartbeat.lost) {
+      log.warn("job dropped: its lease is no longer ours, so nothing is written", { duration_ms: durationMs });
+      return { result: "lease-lost" };
+    }
+
+    if (settled?.ok && settled.afterAbort) {
+      // Cut short by us: whatever it returned may be partial, so it is never recorded as a result.
+      log.warn("the handler returned after it was aborted; its result is not recorded", { duration_ms: durationMs });
+      settled = undefined;
+    }
+
+    if (settled?.ok) {
+      const outcome = settled.outcome;
+      const mismatch = outcomeMismatch(job, outcome);
+      if (mismatch === undefined) {
+        // Not draining: claim the next job in the same round trip. (Should a
+        // retry follow a lost reply, the first call's claim is never seen; its
+        // lease expires and the reaper returns that job.)
+        const claimNext = mayClaimNext && !draining.aborted;
+        const completed = await reportUnderLease("complete", () => recordOutcome(queue, job, outcome, claimNext));
+        if (completed.ok) {
+          log.info("job completed", { status_id: completed.value.status, duration_ms: durationMs });
+          return { result: "completed", ...(completed.value.next ? { claimedNext: completed.value.next } : {}) };
+        }
+        if (completed.why !== "refused") return { result: "unreported" };
+        // The database refused the result itself (blank OCR text, a malformed
+        // path): it is a failed attempt, recorded as one below.
+        settled = { ok: false, error: new RetryableJobError(`the result was refused: ${errorMessage(completed.error)}`) };
+      } else {
+        settled = { ok: false, error: new Error(mismatch) };
+      }
+    }
+
+    if (stopReason === "shutdown") {
+      // The handler was cut short by us, not by the document: no attempt spent.
+      const released = await reportUnderLease("release", () => queue.release(job));
+      if (!released.ok) return { result: "unreported" };
+      log.info("job released at shutdown", { status_id: released.value, duration_ms: durationMs });
+      return { result: "released" };
+    }
+
+    const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
+    if (failure.disposition === "infrastructure") {
+      const released = await reportUnderLease("release", () => queue.releaseAfterInfrastructureFailure(job, log.redact(failure.message)));
+      log.warn("job released after an infrastructure failure (no attempt spent)", {
+        error: failure.message,
+        ...(released.ok ? { status_id: released.value } : { outcome: released.why }),
+        duration_ms: durationMs,
+      });
+      return { result: released.ok ? "released-infrastructure" : "unreported" };
+    }
+    const isFinal = failure.disposition === "final";
+    const failed = await reportUnderLease("fail", () => queue.fail(job, log.redact(failure.message), isFinal));
+    if (!failed.ok) return { result: "unreported" };
+    log.warn("job failed", { disposition: failure.disposition, error: failure.message, status_id: failed.value, duration_ms: durationMs });
+    return { result: "failed" };
   } finally {
-    draining.removeEventListener("abort", onDrain);
-    if (graceTimer !== undefined) clearTimeout(graceTimer);
-    // No heartbeat may run after the report: it would find the lease gone.
+    // Only now: the heartbeat had to outlive the report. After this no
+    // heartbeat runs, so none can find the lease gone and cry wolf.
     await heartbeat.stop();
   }
-
-  const durationMs = Date.now() - startedAt;
-  if (stopReason === "lease-lost" || heartbeat.lost) {
-    log.warn("job dropped: its lease is no longer ours, so nothing is written", { duration_ms: durationMs });
-    return { result: "lease-lost" };
-  }
-
-  if (settled?.ok) {
-    const outcome = settled.outcome;
-    const mismatch = outcomeMismatch(job, outcome);
-    if (mismatch === undefined) {
-      // Not draining: claim the next job in the same round trip. (Should a
-      // retry follow a lost reply, the first call's claim is never seen; its
-      // lease expires and the reaper returns that job.)
-      const claimNext = mayClaimNext && !draining.aborted;
-      const reported = await report(log, "complete", () => recordOutcome(queue, job, outcome, claimNext));
-      if (reported === undefined) return { result: "unreported" };
-      log.info("job completed", { status_id: reported.status, duration_ms: durationMs });
-      return { result: "completed", ...(reported.next ? { claimedNext: reported.next } : {}) };
-    }
-    settled = { ok: false, error: new Error(mismatch) };
-  }
-
-  if (stopReason === "shutdown") {
-    // The handler was cut short by us, not by the document: no attempt spent.
-    const status = await report(log, "release", () => queue.release(job));
-    if (status === undefined) return { result: "unreported" };
-    log.info("job released at shutdown", { status_id: status, duration_ms: durationMs });
-    return { result: "released" };
-  }
-
-  const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
-  if (failure.disposition === "infrastructure") {
-    const status = await report(log, "release", () => queue.release(job));
-    log.warn("job released after an infrastructure failure (no attempt spent)", {
-      error: failure.message,
-      status_id: status,
-      duration_ms: durationMs,
-    });
-    return { result: status === undefined ? "unreported" : "released-infrastructure" };
-  }
-  const isFinal = failure.disposition === "final";
-  const status = await report(log, "fail", () => queue.fail(job, log.redact(failure.message), isFinal));
-  if (status === undefined) return { result: "unreported" };
-  log.warn("job failed", { disposition: failure.disposition, error: failure.message, status_id: status, duration_ms: durationMs });
-  return { result: "failed" };
 }
 
 /** Records a finished job's outcome; with `claimNext`, claims the runner's next job in the same round trip. */
@@ -477,25 +521,55 @@ function outcomeMismatch(job: ClaimedJob, outcome: JobOutcome): string | undefin
   return `the ${job.kind} handler returned outcome ${JSON.stringify(actual)}; expected "${expected}"`;
 }
 
+type ReportKind = "complete" | "fail" | "release";
+
 /**
- * Records a transition, retrying transient database errors. Resolves with the
- * new status id, or undefined when it could not be recorded: a lost lease
- * (someone else owns the job now) or errors to the end, in which case the
- * lease expires and the reaper returns the job.
+ * How a report ended: recorded, or not, and why not:
+ * - lease-lost: someone else owns the job now; write nothing more;
+ * - refused: the database rejected the values themselves (SQLSTATE class 22
+ *   or 23); sending them again would be refused again;
+ * - lease-expired: it kept failing until the job lease ran out; the reaper
+ *   returns the job.
  */
-async function report<T>(log: Logger, what: "complete" | "fail" | "release", call: () => Promise<T>): Promise<T | undefined> {
-  for (let attempt = 1; attempt <= REPORT_ATTEMPTS; attempt += 1) {
+type ReportResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly why: "lease-lost" | "lease-expired" }
+  | { readonly ok: false; readonly why: "refused"; readonly error: unknown };
+
+/** Longest wait between two tries of a report: the database may come back any moment. */
+const REPORT_RETRY_CAP_MS = 5_000;
+
+/**
+ * Records a transition, retrying with backoff for as long as the job lease
+ * is valid (`leaseExpiresAt` gives the last confirmed expiry, undefined once
+ * the lease is known lost): finished work is never given up while it could
+ * still be written. Gives up at once on a lost lease or a refusal of the
+ * values.
+ */
+async function report<T>(log: Logger, what: ReportKind, call: () => Promise<T>, leaseExpiresAt: () => number | undefined): Promise<ReportResult<T>> {
+  for (let attempt = 1; ; attempt += 1) {
     try {
-      return await call();
+      const value = await call();
+      if (attempt > 1) log.info(`${what} recorded after ${attempt} tries`);
+      return { ok: true, value };
     } catch (error) {
       if (error instanceof LeaseLostError) {
         log.warn(`${what} refused: the job's lease is no longer ours`, { error });
-        return undefined;
+        return { ok: false, why: "lease-lost" };
       }
-      log.warn(`${what} failed`, { error, attempt });
-      if (attempt < REPORT_ATTEMPTS) await delay(jitteredBackoffMs(attempt));
+      if (error instanceof postgres.PostgresError && /^2[23]/.test(error.code)) {
+        log.error(`${what} refused by the database`, { error });
+        return { ok: false, why: "refused", error };
+      }
+      const expiresAt = leaseExpiresAt();
+      const leftMs = expiresAt === undefined ? 0 : expiresAt - Date.now();
+      const retryInMs = Math.max(100, jitteredBackoffMs(attempt, { baseMs: 250, capMs: REPORT_RETRY_CAP_MS }));
+      if (leftMs <= retryInMs) {
+        log.error(`${what} could not be recorded before the job lease expired; the reaper will requeue the job`, { error, attempts: attempt });
+        return { ok: false, why: "lease-expired" };
+      }
+      log.warn(`${what} failed; retrying while the job lease lasts`, { error, attempt, retry_in_ms: retryInMs, lease_expires_in_ms: leftMs });
+      await delay(retryInMs);
     }
   }
-  log.error(`${what} could not be recorded; the job lease will expire and the reaper will requeue it`);
-  return undefined;
 }

@@ -1,5 +1,10 @@
 import { describe, expect, test } from "vitest";
 import {
+  GeminiBudgetTimeoutError,
+  GeminiDailyBudgetExhaustedError,
+  GeminiRateLimitedError,
+} from "../../supabase/functions/_shared/gemini-call.ts";
+import {
   classifyFailure,
   FinalJobError,
   InfrastructureError,
@@ -35,5 +40,48 @@ describe("classifyFailure", () => {
     const b = new Error("b", { cause: a });
     a.cause = b;
     expect(classifyFailure(a).disposition).toBe("retryable");
+  });
+});
+
+/** An instance of `type` whatever its constructor takes: classification looks at the class, not at how it was built. */
+function instanceOf<T extends Error>(type: abstract new (...args: never[]) => T, message: string): T {
+  return Object.assign(Object.create(type.prototype) as T, { message });
+}
+
+/** What Node's fetch throws when the peer cannot be reached: TypeError("fetch failed") with the socket error as cause. */
+function fetchFailed(code: string): TypeError {
+  return new TypeError("fetch failed", { cause: Object.assign(new Error(`connect ${code} 10.0.0.7:443`), { code }) });
+}
+
+describe("classifyFailure: what is the infrastructure's fault, not the document's", () => {
+  test.each<[string, unknown]>([
+    ["Gemini answered 429", instanceOf(GeminiRateLimitedError, "Gemini answered 429 (quota exhausted)")],
+    ["the Gemini budget stayed exhausted past the wait", instanceOf(GeminiBudgetTimeoutError, "Gemini tokens-per-minute budget still exhausted")],
+    ["the day's Gemini requests are used up", instanceOf(GeminiDailyBudgetExhaustedError, "Gemini requests-per-day budget exhausted")],
+    ["a 429 wrapped by the OCR pipeline", new Error("page 3 failed", { cause: instanceOf(GeminiRateLimitedError, "429") })],
+    ["a raw HTTP 429 from a client library", Object.assign(new Error("Resource has been exhausted"), { status: 429 })],
+    ["fetch failed (connection refused)", fetchFailed("ECONNREFUSED")],
+    ["fetch failed (DNS lookup timed out)", fetchFailed("EAI_AGAIN")],
+    ["a reset socket", Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" })],
+    ["a socket timeout, wrapped by a storage upload", new Error("upload failed", { cause: Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" }) })],
+    ["the registry unreachable from the browser", new Error("page.goto: net::ERR_CONNECTION_REFUSED at https://www.registrefoncier.gouv.qc.ca/")],
+    ["the registry's name not resolved", new Error("page.goto: net::ERR_NAME_NOT_RESOLVED at https://www.registrefoncier.gouv.qc.ca/")],
+    ["the browser would not launch", new Error("browserType.launch: Failed to launch the browser process!\n/usr/bin/chromium: error while loading shared libraries")],
+  ])("%s → infrastructure, no attempt spent", (_, error) => {
+    expect(classifyFailure(error).disposition).toBe("infrastructure");
+  });
+
+  test.each<[string, unknown, FailureDisposition]>([
+    ["a registry answering 503", new RetryableJobError("the registry answered 503"), "retryable"],
+    ["a navigation timeout (the registry answered slowly)", Object.assign(new Error("page.goto: Timeout 30000ms exceeded."), { name: "TimeoutError" }), "retryable"],
+    ["a Gemini 500", Object.assign(new Error("Internal error"), { status: 500 }), "retryable"],
+    ["our own final verdict, even with a network error as cause", new FinalJobError("Le document demandé est inexistant", { cause: fetchFailed("ECONNRESET") }), "final"],
+    ["our own retryable verdict wins over a network cause", new RetryableJobError("gave up on page 2", { cause: fetchFailed("ECONNRESET") }), "retryable"],
+  ])("%s → %s", (_, error, disposition) => {
+    expect(classifyFailure(error).disposition).toBe(disposition);
+  });
+
+  test("the row says what failed underneath a fetch failure", () => {
+    expect(classifyFailure(fetchFailed("ECONNREFUSED")).message).toBe("TypeError: fetch failed ← Error: connect ECONNREFUSED 10.0.0.7:443");
   });
 });

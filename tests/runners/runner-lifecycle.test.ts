@@ -200,31 +200,44 @@ describe("runner lifecycle", () => {
       return (row?.reaped ?? 0) > 0;
     });
     const requeued = await jobRow(database.sql, id);
-    expect(requeued).toMatchObject({ status_id: 1, attempts: 1 });
+    // A stall, not an attempt: the runner died, the document did nothing wrong.
+    expect(requeued).toMatchObject({ status_id: 1, attempts: 0, stalls: 1, worker_id: null });
     expect(requeued.error_message).toContain("killed-runner");
 
     const second = startRunner({ name: "second-runner", kind: "registre", lease: await acquireLease(ledger, "registre") });
     expect(await exitOf(second)).toMatchObject({ code: 0 });
 
-    expect(await jobRow(database.sql, id)).toMatchObject({ status_id: 3, attempts: 2, worker_id: "second-runner", extraction_lease_token: null });
+    expect(await jobRow(database.sql, id)).toMatchObject({ status_id: 3, attempts: 1, stalls: 1, worker_id: "second-runner", extraction_lease_token: null });
     expect(linesWith(killed, "job completed")).toHaveLength(0);
     expect(linesWith(second, "job completed", id)).toHaveLength(1);
   });
 
-  test("an infrastructure failure releases the job without spending an attempt, and repeated ones stop the runner", async () => {
-    const id = await insertJob(database.sql, indexJob("1 500 001"));
+  test("an infrastructure failure releases the job without spending an attempt and backs it off; repeated ones stop the runner", async () => {
+    const ids = await insertJobs(database.sql, [indexJob("1 500 001"), indexJob("1 500 002")]);
     const ledger = ledgerWith();
     const lease = await acquireLease(ledger, "registre");
     const runner = startRunner({
       name: "broken-runner",
       kind: "registre",
       lease,
-      env: { TEST_JOB_FAILURE: "infrastructure", TEST_JOB_DURATION_MS: "50", RUNNER_MAX_INFRASTRUCTURE_FAILURES: "2" },
+      env: { TEST_JOB_FAILURE: "infrastructure", TEST_JOB_DURATION_MS: "50", RUNNER_MAX_INFRASTRUCTURE_FAILURES: "2", RUNNER_IDLE_EXIT_SECONDS: "30" },
     });
 
     expect(await exitOf(runner)).toMatchObject({ code: RUNNER_EXIT_CODES.infrastructure });
-    expect(await jobRow(database.sql, id)).toMatchObject({ status_id: 1, attempts: 0, error_message: null, extraction_lease_token: null });
-    expect(linesWith(runner, "job released after an infrastructure failure (no attempt spent)", id)).toHaveLength(2);
+    for (const id of ids) {
+      const row = await jobRow(database.sql, id);
+      expect(row).toMatchObject({
+        status_id: 1,
+        attempts: 0,
+        infrastructure_releases: 1,
+        worker_id: null,
+        extraction_lease_token: null,
+        error_message: expect.stringMatching(/^released after an infrastructure failure \(1 of 10 in a row; .*\): lifecycle test: the browser could not start$/),
+      });
+      // Not handed straight back to the next runner that hits the same fault.
+      expect(row.available_at.getTime()).toBeGreaterThan(Date.now());
+      expect(linesWith(runner, "job released after an infrastructure failure (no attempt spent)", id)).toHaveLength(1);
+    }
     expect(await liveLeaseIds(ledger)).not.toContain(lease.id);
   });
 

@@ -32,6 +32,8 @@ describe("TypeScript job constants agree with the database", () => {
         await tx`
           update extraction_queue
           set status_id = ${status.id},
+              -- An index row past extraction carries its PDF's path (a check constraint).
+              supabase_path = 'index/terminal-mirror.pdf',
               extraction_lease_token = case when ${status.id} = 2 then gen_random_uuid() end,
               extraction_lease_expires_at = case when ${status.id} = 2 then now() + interval '1 minute' end,
               ocr_lease_token = case when ${status.id} = 6 then gen_random_uuid() end,

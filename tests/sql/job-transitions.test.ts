@@ -121,7 +121,8 @@ describe("fencing: a stale lease token changes nothing", () => {
       await expectPostgresError(call(), { code: SQLSTATE.leaseNotHeld, message: /the lease token is not current/ });
     }
     expect(await jobRow(sql, id)).toEqual(held);
-    expect(held).toMatchObject({ status_id: 2, worker_id: "runner-b", extraction_lease_token: second.lease_token, attempts: 2 });
+    // The reap was a stall, not an attempt: the second claim is attempt 1.
+    expect(held).toMatchObject({ status_id: 2, worker_id: "runner-b", extraction_lease_token: second.lease_token, attempts: 1, stalls: 1 });
   });
 
   it("an expired lease is refused even before the reaper has run", async () => {
@@ -274,31 +275,56 @@ describe("failures, backoff and release", () => {
 });
 
 describe("queue.reap_expired_leases", () => {
-  it("requeues only expired leases, and fails those that spent their last attempt", async () => {
-    const [live, expired, lastAttempt, ocrExpired] = [
+  it("requeues only expired leases as stalls, giving back the attempt, and fails a stage that stalls past max_stalls", async () => {
+    const [live, expired, lastStall, ocrExpired] = [
       await insertJob(sql, indexJob("live")),
       await insertJob(sql, indexJob("expired")),
       await insertJob(sql, indexJob("last")),
       await insertJob(sql, acteJob("ocr-expired")),
     ];
-    await sql`update extraction_queue set max_attempts = 1 where id = ${lastAttempt}`;
+    await sql`update extraction_queue set max_stalls = 1, stalls = 1 where id = ${lastStall}`;
     await completeExtraction((await claim(sql, "registre", 10)).find((job) => job.id === ocrExpired) ?? failTest("ocr job not claimed"));
     await claimOne(sql, "acte-ocr", "ocr-runner");
     const liveBefore = await jobRow(sql, live);
-    for (const id of [expired, lastAttempt, ocrExpired]) await expireLease(sql, id);
+    for (const id of [expired, lastStall, ocrExpired]) await expireLease(sql, id);
 
     expect(await reap()).toBe(3);
     expect(await jobRow(sql, live)).toEqual(liveBefore);
     expect(await jobRow(sql, expired)).toMatchObject({
       status_id: 1,
+      attempts: 0,
+      stalls: 1,
+      worker_id: null,
       extraction_lease_token: null,
-      error_message: expect.stringMatching(/^the lease of runner test-runner expired at .* without completion \(attempt 1 of 3\)$/),
+      error_message: expect.stringMatching(/^the lease of runner test-runner expired at .* without completion \(stall 1; 2 allowed; no attempt spent\)$/),
     });
-    expect(await jobRow(sql, lastAttempt)).toMatchObject({ status_id: 4, error_message: expect.stringMatching(/attempt 1 of 1/) });
-    expect(await jobRow(sql, ocrExpired)).toMatchObject({ status_id: 3, ocr_error: expect.stringMatching(/^the lease of OCR runner ocr-runner expired/) });
+    expect(await jobRow(sql, lastStall)).toMatchObject({ status_id: 4, attempts: 0, stalls: 2, error_message: expect.stringMatching(/stall 2; 1 allowed/) });
+    expect(await jobRow(sql, ocrExpired)).toMatchObject({
+      status_id: 3,
+      attempts: 1,
+      ocr_attempts: 0,
+      ocr_stalls: 1,
+      ocr_worker_id: null,
+      // The extraction stage's runner did its work and stays on record.
+      worker_id: "test-runner",
+      ocr_error: expect.stringMatching(/^the lease of OCR runner ocr-runner expired/),
+    });
     // Reaped jobs are claimable at once.
     expect((await claim(sql, "registre", 10)).map((job) => job.id)).toEqual([expired]);
     expect(await reap()).toBe(0);
+  });
+
+  it("a job that keeps killing its runner ends in 4 after max_stalls + 1 reaps, with every attempt left", async () => {
+    const id = await insertJob(sql, indexJob("poison"));
+    const statuses: number[] = [];
+    for (let reaps = 0; reaps < 3; reaps += 1) {
+      await claimOne(sql, "registre");
+      await expireLease(sql, id);
+      expect(await reap()).toBe(1);
+      statuses.push((await jobRow(sql, id)).status_id);
+    }
+    expect(statuses).toEqual([1, 1, 4]);
+    expect(await jobRow(sql, id)).toMatchObject({ status_id: 4, attempts: 0, stalls: 3 });
   });
 });
 

@@ -126,13 +126,17 @@ export interface QueueRow {
   ocr_lease_token: string | null;
   available_at: Date;
   worker_id: string | null;
+  ocr_worker_id: string | null;
+  stalls: number;
+  ocr_stalls: number;
+  infrastructure_releases: number;
 }
 
 export async function jobRow(sql: postgres.Sql, id: string): Promise<QueueRow> {
   const [row] = await sql<QueueRow[]>`
     select id, status_id, attempts, ocr_attempts, error_message, ocr_error, supabase_path,
            file_content, boosted_file_content, extraction_lease_token, ocr_lease_token,
-           available_at, worker_id
+           available_at, worker_id, ocr_worker_id, stalls, ocr_stalls, infrastructure_releases
     from extraction_queue where id = ${id}`;
   if (!row) throw new Error(`job ${id} not found`);
   return row;

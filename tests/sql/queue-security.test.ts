@@ -1,4 +1,4 @@
-import type postgres from "postgres";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { claimOne, createLoginFor, expectPostgresError, indexJob, insertJob, jobRow, SQLSTATE, type RoleLogin } from "./queue-fixtures.ts";
@@ -21,6 +21,36 @@ async function runAs(sql: postgres.Sql, role: string, query: string): Promise<un
     await tx.unsafe(`set local role ${role}`);
     return tx.unsafe(query);
   });
+}
+
+/**
+ * Every grant to a client role (anon, authenticated) or to PUBLIC on the
+ * queue's schemas and what is in them. The two value lists the check
+ * constraints call are granted to PUBLIC on purpose (see the input
+ * validation migration).
+ */
+async function clientRoleGrants(sql: postgres.Sql): Promise<{ object: string; grantee: string; privilege_type: string }[]> {
+  return sql<{ object: string; grantee: string; privilege_type: string }[]>`
+    select table_name as object, grantee, privilege_type from information_schema.role_table_grants
+    where grantee in ('anon', 'authenticated', 'PUBLIC') and table_schema in ('public', 'queue', 'private')
+    union all
+    select object_name, grantee, privilege_type from information_schema.usage_privileges
+    where grantee in ('anon', 'authenticated', 'PUBLIC') and object_schema in ('public', 'queue', 'private')
+    union all
+    select routine_name, grantee, privilege_type from information_schema.role_routine_grants
+    where grantee in ('anon', 'authenticated', 'PUBLIC') and routine_schema in ('public', 'queue', 'private')
+      and not (grantee = 'PUBLIC' and routine_schema = 'private' and routine_name in ('document_sources', 'acte_types'))
+    union all
+    select n.nspname, r.rolname, 'USAGE'
+    from pg_namespace n cross join (select 'anon' as rolname union all select 'authenticated') r
+    where n.nspname in ('queue', 'private') and has_schema_privilege(r.rolname, n.oid, 'usage')
+    union all
+    -- PUBLIC's rights on a schema: those of a role that is a member of nothing.
+    select n.nspname, 'PUBLIC', 'USAGE'
+    from pg_namespace n
+    where n.nspname in ('queue', 'private')
+      and exists (select from aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a where a.grantee = 0 and a.privilege_type = 'USAGE')
+    order by 1, 2, 3`;
 }
 
 describe("queue security", () => {
@@ -93,14 +123,65 @@ describe("queue security", () => {
     for (const row of rows) expect(row, row.table).toMatchObject({ rls: true });
   });
 
-  it("no table, view or function is granted to anon or authenticated", async () => {
-    const grants = await database.sql`
-      select table_name, grantee, privilege_type from information_schema.role_table_grants
-      where grantee in ('anon', 'authenticated', 'PUBLIC') and table_schema in ('public', 'queue', 'private')
-      union all
-      select routine_name, grantee, privilege_type from information_schema.role_routine_grants
-      where grantee in ('anon', 'authenticated') and routine_schema in ('public', 'queue', 'private')`;
-    expect(grants).toEqual([]);
+  it("no table, view, sequence, schema or function is granted to anon, authenticated or PUBLIC", async () => {
+    expect(await clientRoleGrants(database.sql)).toEqual([]);
+  });
+
+  it("the local cluster has Supabase's default privileges on public, so a forgotten revoke is caught", async () => {
+    // What Supabase's initial schema sets up: whatever the migration role
+    // creates in public is granted in full to the API roles.
+    const defaults = await database.sql<{ objects: string; grantees: string[] }[]>`
+      select case d.defaclobjtype when 'r' then 'tables' when 'f' then 'functions' when 'S' then 'sequences' end as objects,
+             array(select distinct a.grantee::regrole::text from aclexplode(d.defaclacl) a
+                   where a.grantee <> 0 and a.grantee::regrole::text <> 'postgres' order by 1) as grantees
+      from pg_default_acl d
+      where d.defaclnamespace = 'public'::regnamespace and d.defaclrole = 'postgres'::regrole
+      order by 1`;
+    expect(defaults).toEqual([
+      { objects: "functions", grantees: ["anon", "authenticated", "service_role"] },
+      { objects: "sequences", grantees: ["anon", "authenticated", "service_role"] },
+      { objects: "tables", grantees: ["anon", "authenticated", "service_role"] },
+    ]);
+
+    // A migration that forgets its revoke: the grants check above now fails.
+    await database.sql`create table public.forgot_to_revoke (id bigint generated always as identity, note text)`;
+    await database.sql`create function public.forgot_to_revoke_too() returns int language sql as 'select 1'`;
+    try {
+      expect(await runAs(database.sql, "anon", "select count(*)::int as n from public.forgot_to_revoke")).toEqual([{ n: 0 }]);
+      const leaks = await clientRoleGrants(database.sql);
+      expect(leaks).toEqual(
+        expect.arrayContaining([
+          { object: "forgot_to_revoke", grantee: "anon", privilege_type: "SELECT" },
+          { object: "forgot_to_revoke_id_seq", grantee: "authenticated", privilege_type: "USAGE" },
+          { object: "forgot_to_revoke_too", grantee: "PUBLIC", privilege_type: "EXECUTE" },
+          { object: "forgot_to_revoke_too", grantee: "anon", privilege_type: "EXECUTE" },
+        ]),
+      );
+    } finally {
+      await database.sql`drop function public.forgot_to_revoke_too()`;
+      await database.sql`drop table public.forgot_to_revoke`;
+    }
+  });
+
+  it("a login with nothing but PUBLIC's privileges reads nothing and runs nothing", async () => {
+    const role = `${database.name}_nobody`;
+    const password = "nobody-password-0123456789";
+    await database.sql.unsafe(`create role ${role} login password '${password}'`);
+    const nobody = postgres(database.urlAs(role, password), { max: 1, onnotice: () => {} });
+    try {
+      for (const relation of [...TABLES, ...VIEWS]) {
+        await expectPostgresError(nobody.unsafe(`select * from public.${relation}`), {
+          code: SQLSTATE.insufficientPrivilege,
+          message: /^permission denied for (table|view) /,
+        });
+      }
+      for (const query of ["select * from queue.claim_jobs('registre', 'x', 1, 60)", "select private.dispatch_tick()"]) {
+        await expectPostgresError(nobody.unsafe(query), { code: SQLSTATE.insufficientPrivilege, message: /^permission denied for schema (queue|private)$/ });
+      }
+    } finally {
+      await nobody.end();
+      await database.sql.unsafe(`drop role if exists ${role}`);
+    }
   });
 
   it("every security definer function has a fixed, empty search_path", async () => {
@@ -131,6 +212,7 @@ describe("queue security", () => {
       "record_task_finished",
       "record_task_heartbeat",
       "release_job",
+      "release_job_after_infrastructure_failure",
       "release_registry_account",
       "report_registry_account",
       "request_dispatch",
