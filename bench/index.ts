@@ -1,16 +1,23 @@
 // `npm run bench -- <name>`: benchmarks that print numbers and assert nothing.
+// `npm run bench` alone runs them all (run-all.ts): one table, one JSON each.
 import { parseArgs } from "node:util";
 import { runDispatchBench } from "./dispatch.ts";
 import { runLedgerBench } from "./ledger.ts";
+import { runAllBenchmarks } from "./run-all.ts";
 
 const BENCHMARKS: Record<string, { describe: string; run: () => Promise<void> }> = {
   ledger: { describe: "capacity ledger: acquire+release pairs/s with 1, 8, 32 clients; over-allocations", run: runLedgerBench },
   dispatch: { describe: "insert → RunTask latency (p50/p95/p99), claim+complete jobs/s with 8 runners", run: runDispatchBench },
 };
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { help: { type: "boolean", default: false } } });
-if (values.help || positionals.length === 0) {
-  process.stdout.write(`Usage: npm run bench -- <name> [<name> …]\n\n${Object.entries(BENCHMARKS).map(([name, bench]) => `  ${name.padEnd(10)} ${bench.describe}`).join("\n")}\n`);
+// Not strict: a benchmark reads its own options (`--json`, `--docs=12`, …) from process.argv.
+const { positionals, values } = parseArgs({ allowPositionals: true, strict: false, options: { help: { type: "boolean", default: false } } });
+if (values.help !== true && positionals.length === 0) {
+  const runs = await runAllBenchmarks(Object.keys(BENCHMARKS));
+  process.exit(runs.every((run) => run.exitCode === 0) ? 0 : 1);
+}
+if (values.help === true) {
+  process.stdout.write(`Usage: npm run bench [-- <name> [<name> …]]   (no name: every benchmark, one table, bench/results/<name>.json each)\n\n${Object.entries(BENCHMARKS).map(([name, bench]) => `  ${name.padEnd(10)} ${bench.describe}`).join("\n")}\n`);
   process.exit(values.help ? 0 : 1);
 }
 for (const name of positionals) {
