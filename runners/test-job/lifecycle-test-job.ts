@@ -9,6 +9,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import { FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
 import type { ClaimedJob } from "../lifecycle/job-queue.ts";
+import { JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 import { RunnerConfigError } from "../lifecycle/runner-config.ts";
 import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner.ts";
 
@@ -18,25 +19,38 @@ export type LifecycleTestFailure = (typeof LIFECYCLE_TEST_FAILURES)[number];
 export interface LifecycleTestJobSettings {
   /** How long each job "works", in ms. */
   readonly durationMs: number;
+  /** Per kind, in place of `durationMs`: simulates each kind's real duration (scaled down) for the utilization benchmark. */
+  readonly durationMsByKind: Readonly<Partial<Record<JobKind, number>>>;
   /** Fail every job with this class of error instead of completing it. */
   readonly failure: LifecycleTestFailure;
 }
 
+const milliseconds = z
+  .string()
+  .regex(/^\d+$/, { error: "must be a whole number of milliseconds" })
+  .transform(Number);
+
+/** TEST_JOB_DURATION_MS_REGISTRE, TEST_JOB_DURATION_MS_INDEX_OCR, TEST_JOB_DURATION_MS_ACTE_OCR. */
+export const durationVariable = (kind: JobKind) => `TEST_JOB_DURATION_MS_${kind.toUpperCase().replace("-", "_")}`;
+
 const lifecycleTestEnvSchema = z.object({
   /** @default 200 */
-  TEST_JOB_DURATION_MS: z
-    .string()
-    .regex(/^\d+$/, { error: "must be a whole number of milliseconds" })
-    .transform(Number)
-    .default(200),
+  TEST_JOB_DURATION_MS: milliseconds.default(200),
+  /** One kind's duration, over TEST_JOB_DURATION_MS. @default unset */
+  TEST_JOB_DURATION_MS_REGISTRE: milliseconds.optional(),
+  TEST_JOB_DURATION_MS_INDEX_OCR: milliseconds.optional(),
+  TEST_JOB_DURATION_MS_ACTE_OCR: milliseconds.optional(),
   /** @default "none" */
   TEST_JOB_FAILURE: z.enum(LIFECYCLE_TEST_FAILURES).default("none"),
 });
 
-/** Reads TEST_JOB_DURATION_MS and TEST_JOB_FAILURE (blank counts as unset). */
+/** Reads TEST_JOB_DURATION_MS, TEST_JOB_DURATION_MS_<KIND> and TEST_JOB_FAILURE (blank counts as unset). */
 export function parseLifecycleTestJobSettings(env: Readonly<Record<string, string | undefined>>): LifecycleTestJobSettings {
   const parsed = lifecycleTestEnvSchema.safeParse({
     TEST_JOB_DURATION_MS: env.TEST_JOB_DURATION_MS?.trim() || undefined,
+    TEST_JOB_DURATION_MS_REGISTRE: env.TEST_JOB_DURATION_MS_REGISTRE?.trim() || undefined,
+    TEST_JOB_DURATION_MS_INDEX_OCR: env.TEST_JOB_DURATION_MS_INDEX_OCR?.trim() || undefined,
+    TEST_JOB_DURATION_MS_ACTE_OCR: env.TEST_JOB_DURATION_MS_ACTE_OCR?.trim() || undefined,
     TEST_JOB_FAILURE: env.TEST_JOB_FAILURE?.trim() || undefined,
   });
   if (!parsed.success) {
@@ -44,7 +58,12 @@ export function parseLifecycleTestJobSettings(env: Readonly<Record<string, strin
     const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
     throw new RunnerConfigError(variables, `Invalid lifecycle test job configuration: ${problems.join("; ")}`);
   }
-  return { durationMs: parsed.data.TEST_JOB_DURATION_MS, failure: parsed.data.TEST_JOB_FAILURE };
+  const durationMsByKind: Partial<Record<JobKind, number>> = {};
+  for (const kind of JOB_KINDS) {
+    const value = parsed.data[durationVariable(kind) as "TEST_JOB_DURATION_MS_REGISTRE"];
+    if (value !== undefined) durationMsByKind[kind] = value;
+  }
+  return { durationMs: parsed.data.TEST_JOB_DURATION_MS, durationMsByKind, failure: parsed.data.TEST_JOB_FAILURE };
 }
 
 /** Storage buckets by document source, and object names as the registre runner writes them. */
@@ -53,9 +72,10 @@ const objectNamePart = (part: string) => part.replace(/[^A-Za-z0-9_-]/g, "_");
 
 export function lifecycleTestJobHandler(settings: LifecycleTestJobSettings): JobHandler {
   return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
-    log.info("lifecycle test job working", { duration_ms: settings.durationMs });
+    const durationMs = settings.durationMsByKind[job.kind] ?? settings.durationMs;
+    log.info("lifecycle test job working", { duration_ms: durationMs });
     // Rejects with the abort reason when the runner stops the job, as a real handler's waits would.
-    await delay(settings.durationMs, undefined, { signal });
+    await delay(durationMs, undefined, { signal });
     switch (settings.failure) {
       case "final":
         throw new FinalJobError("lifecycle test: the document does not exist");

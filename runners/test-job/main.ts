@@ -23,7 +23,9 @@ LEDGER_LEASE_ID. Required: DATABASE_URL, UPSTASH_REDIS_REST_URL,
 UPSTASH_REDIS_REST_TOKEN. Optional: RUNNER_IDLE_EXIT_SECONDS (60),
 RUNNER_POLL_SECONDS (2), JOB_LEASE_SECONDS (per kind), SHUTDOWN_GRACE_SECONDS
 (100), RUNNER_MAX_INFRASTRUCTURE_FAILURES (3), RUNNER_MAX_JOBS (20), WORKER_ID, LOG_LEVEL (info),
-TEST_JOB_DURATION_MS (200), TEST_JOB_FAILURE (none|final|retryable|infrastructure),
+TEST_JOB_DURATION_MS (200), TEST_JOB_DURATION_MS_REGISTRE / _INDEX_OCR / _ACTE_OCR
+(one kind's duration, over TEST_JOB_DURATION_MS), RUNNER_HAND_BACK_SECONDS (2),
+TEST_JOB_FAILURE (none|final|retryable|infrastructure),
 and the capacity variables listed in the README. Exit codes: 0 done or idle,
 1 unexpected, 2 infrastructure, 3 capacity lease lost.
 `;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
 import type { LocalStack, StackLog } from "../../infra/local/stack.ts";
 import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
+import { lifecycleTestTaskCommand } from "../../runners/test-job/local-task-command.ts";
 
 // The issue this guards against, on the default budget (8 vCPU / 16 GB, 20 %
 // reserve = 6.4 vCPU) with the lifecycle test handler: one index, one acte
@@ -20,7 +21,7 @@ describe("idle capacity back at once, on the local stack", () => {
   const logs: Parameters<StackLog>[0][] = [];
 
   beforeAll(async () => {
-    stack = await startThrowawayStack("idle-capacity-e2e", { log: (entry) => logs.push(entry) });
+    stack = await startThrowawayStack("idle-capacity-e2e", { log: (entry) => logs.push(entry), taskCommand: lifecycleTestTaskCommand });
     sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
   }, 120_000);
 
