@@ -42,31 +42,37 @@ export function normalizeText(text: string): string {
 
 /** Applies the index rules to a whole `--- Page N ---` / `Ligne N:` document. */
 export function applyIndexCorrectionRules(text: string): string {
-  const normalized = normalizeText(text);
-  const lines = normalized.split("\n");
+  const lines = normalizeText(text).split("\n");
   const parsed = lines.map(parseLine);
+  // First the natures that depend on the line alone, so a hypothec found here counts below.
+  const guessed = new Set<number>();
+  for (const [index, line] of parsed.entries()) {
+    if (line === undefined) continue;
+    const { columns } = line;
+    columns[DATE] = isoDate(columns[DATE] ?? "");
+    if (!natureUnknown(columns[NATURE] ?? "")) continue;
+    const parties = columns[PARTIES] ?? "";
+    if (SERVITUDE_PARTY.test(parties)) columns[NATURE] = "Servitude";
+    else if (LENDER_PARTY.test(parties) && columns.some((column) => AMOUNT.test(column))) columns[NATURE] = "Hypothèque";
+    else continue;
+    guessed.add(index);
+  }
   // Publication numbers of the document's hypothecs, so a radiation citing one is a quittance.
-  const hypothecNumbers = new Set(
-    parsed.flatMap((line) => (line !== undefined && /hypoth[èe]que/i.test(line.columns[NATURE] ?? "") ? [digits(line.columns[NUM_PUB] ?? "")] : [])).filter((n) => n !== ""),
-  );
-  return lines
-    .map((original, index) => {
-      const line = parsed[index];
-      if (line === undefined) return original;
-      const columns = [...line.columns];
-      const nature = columns[NATURE] ?? "";
-      if (natureUnknown(nature)) {
-        const parties = columns[PARTIES] ?? "";
-        const radiation = columns[RADIATION] ?? "";
-        const radiates = radiation !== "" && (HYPOTHEC_MENTION.test(radiation) || [...hypothecNumbers].some((number) => digits(radiation).includes(number)));
-        if (radiates) columns[NATURE] = "Quittance";
-        else if (SERVITUDE_PARTY.test(parties)) columns[NATURE] = "Servitude";
-        else if (LENDER_PARTY.test(parties) && columns.some((column) => AMOUNT.test(column))) columns[NATURE] = "Hypothèque";
-      }
-      columns[DATE] = isoDate(columns[DATE] ?? "");
-      return `${line.prefix}${columns.join(" | ")}`;
-    })
-    .join("\n");
+  const hypothecNumbers = parsed
+    .flatMap((line) => (line !== undefined && /hypoth[èe]que/i.test(line.columns[NATURE] ?? "") ? [digits(line.columns[NUM_PUB] ?? "")] : []))
+    .filter((number) => number !== "");
+  for (const [index, line] of parsed.entries()) {
+    if (line === undefined) continue;
+    const { columns } = line;
+    const radiation = columns[RADIATION] ?? "";
+    const nature = columns[NATURE] ?? "";
+    const radiatesHypothec = radiation !== "" && (HYPOTHEC_MENTION.test(radiation) || hypothecNumbers.some((number) => digits(radiation).includes(number)));
+    if (radiatesHypothec && (natureUnknown(nature) || guessed.has(index))) columns[NATURE] = "Quittance";
+  }
+  return lines.map((original, index) => {
+    const line = parsed[index];
+    return line === undefined ? original : `${line.prefix}${line.columns.join(" | ")}`;
+  }).join("\n");
 }
 
 function parseLine(line: string): { prefix: string; columns: string[] } | undefined {
