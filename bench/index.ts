@@ -2,6 +2,7 @@
 // `npm run bench` alone runs them all (run-all.ts): one table, one JSON each.
 import { parseArgs } from "node:util";
 import { runDispatchBench } from "./dispatch.ts";
+import { runGeminiBudgetBench } from "./gemini-budget.ts";
 import { runLedgerBench } from "./ledger.ts";
 import { runAllBenchmarks } from "./run-all.ts";
 import { runUtilizationBench, UTILIZATION_HELP } from "./utilization.ts";
@@ -9,6 +10,7 @@ import { runUtilizationBench, UTILIZATION_HELP } from "./utilization.ts";
 const BENCHMARKS: Record<string, { describe: string; run: () => Promise<void>; help?: string }> = {
   ledger: { describe: "capacity ledger: acquire+release pairs/s with 1, 8, 32 clients; over-allocations", run: runLedgerBench },
   dispatch: { describe: "insert → RunTask latency (p50/p95/p99), claim+complete jobs/s with 8 runners", run: runDispatchBench },
+  gemini: { describe: "drain OCR-like Gemini calls through the per-model budget against per-model quotas: calls/s, 429s, budget fractions (--json)", run: runGeminiBudgetBench },
   utilization: { describe: "drain a mixed backlog: binding resource's utilization, over-allocations, docs/min, chart (SVG); options: utilization --help", run: runUtilizationBench, help: UTILIZATION_HELP },
 };
 

@@ -64,16 +64,21 @@ return left
 `;
 
 /**
- * Counts one request against a model's day if it fits. Returns
- * {1, used} when admitted, {0, used} when the day is used up, {0, -1} when a
- * daily-quota 429 paused the model for the rest of the day.
+ * The first step of an admission, one round trip: refuses while the model
+ * cools down after a 429, then counts one request against the model's day if
+ * it fits. Returns {2, cooldown ms left} while cooling down, {1, used} when
+ * admitted, {0, used} when the day is used up, {0, -1} when a daily-quota 429
+ * paused the model for the rest of the day.
  */
 export const admitDailyScript = `
-local dayKey   = KEYS[1]           -- requests admitted for one model on one Pacific day
-local pauseKey = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
-local limit    = tonumber(ARGV[1]) -- requests per day
-local expireAt = tonumber(ARGV[2]) -- ms since epoch when the day's keys may go: its end plus a margin
+local dayKey      = KEYS[1]           -- requests admitted for one model on one Pacific day
+local pauseKey    = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
+local cooldownKey = KEYS[3]           -- string whose TTL is the model's 429 cooldown left
+local limit       = tonumber(ARGV[1]) -- requests per day
+local expireAt    = tonumber(ARGV[2]) -- ms since epoch when the day's keys may go: its end plus a margin
 
+local cooldown = redis.call("PTTL", cooldownKey)
+if cooldown > 0 then return {2, cooldown} end
 if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
 local used = tonumber(redis.call("GET", dayKey) or "0")
 if used + 1 > limit then return {0, used} end
@@ -323,18 +328,16 @@ export class GeminiRateBudget {
     if (!Number.isInteger(inputTokens) || inputTokens < 0) {
       throw new RangeError(`inputTokens must be a whole number ≥ 0, got ${inputTokens}`);
     }
-    const cooldown = await this.cooldownRemainingMs(model);
-    if (cooldown > 0) {
-      return { admitted: false, model, blockedBy: "cooldown", retryInMs: cooldown, detail: `${model}: Gemini answered 429; cooling down for ${cooldown} ms more` };
-    }
-
     const window = this.today();
     const dayKey = buckets.keys.day(window.day);
     const daily = await this.#scripts.admitDaily.exec(
-      [dayKey, buckets.keys.pause(window.day)],
+      [dayKey, buckets.keys.pause(window.day), buckets.keys.cooldown],
       [String(buckets.limits.rpd), String(window.endsAt + DAY_KEY_MARGIN_MS)],
     );
     const [dayAdmitted, dayUsed] = numbers(daily);
+    if (dayAdmitted === 2) {
+      return { admitted: false, model, blockedBy: "cooldown", retryInMs: dayUsed, detail: `${model}: Gemini answered 429; cooling down for ${dayUsed} ms more` };
+    }
     if (dayAdmitted !== 1) {
       const resets = new Date(window.endsAt).toISOString();
       return {
@@ -350,9 +353,16 @@ export class GeminiRateBudget {
       };
     }
 
-    const tokens = await buckets.tpm.limit(SHARED, { rate: inputTokens });
+    // Both minute budgets in one round trip; whichever refused gives back what the other took.
+    const [tokens, requests] = await Promise.all([buckets.tpm.limit(SHARED, { rate: inputTokens }), buckets.rpm.limit(SHARED)]);
+    if (!tokens.success || !requests.success) {
+      await Promise.all([
+        this.#refund(buckets.tpm, inputTokens, tokens.reset),
+        this.#refund(buckets.rpm, 1, requests.reset),
+        this.#scripts.refundDaily.exec([dayKey], []),
+      ]);
+    }
     if (!tokens.success) {
-      await Promise.all([this.#refund(buckets.tpm, inputTokens, tokens.reset), this.#scripts.refundDaily.exec([dayKey], [])]);
       return {
         admitted: false,
         model,
@@ -362,13 +372,7 @@ export class GeminiRateBudget {
         detail: `${model}: input tokens budget: ${inputTokens} tokens do not fit in what is left of ${tokens.limit} per ${this.windowMs} ms`,
       };
     }
-    const requests = await buckets.rpm.limit(SHARED);
     if (!requests.success) {
-      await Promise.all([
-        this.#refund(buckets.rpm, 1, requests.reset),
-        this.#refund(buckets.tpm, inputTokens, tokens.reset),
-        this.#scripts.refundDaily.exec([dayKey], []),
-      ]);
       return {
         admitted: false,
         model,
