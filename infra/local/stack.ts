@@ -18,6 +18,8 @@ import { PROJECT_ROOT } from "./paths.ts";
 import { startPostgresCluster, type PostgresCluster } from "./postgres-cluster.ts";
 import { startRedisServer, type RedisServer } from "./redis-server.ts";
 import { ensureSystemPackages } from "./system-packages.ts";
+import { seedLocalRegistryAccounts } from "./registry-replica/local-registry-accounts.ts";
+import { startRegistryReplica, type RegistryReplica, type ReplicaBehaviour } from "./registry-replica/replica-server.ts";
 import { startUpstashRestServer } from "./upstash-rest-server.ts";
 
 export type StackLog = (entry: { level: "debug" | "info" | "warn" | "error"; msg: string } & Record<string, unknown>) => void;
@@ -34,6 +36,8 @@ export interface LocalStackOptions {
   taskCommand?: (family: RunnerFamily) => LocalTaskCommand;
   /** Capacity and budget variables (SERVER_MAX_CPU, …) for the dispatcher and runners. @default {} (their documented defaults) */
   budgetEnv?: Record<string, string>;
+  /** The local registry replica registre tasks fetch from. @default a free port, the site's 20-minute session timeout, no delays */
+  registry?: { port?: number; sessionIdleMs?: number; behaviour?: Partial<ReplicaBehaviour> };
 }
 
 export interface LocalStack {
@@ -53,6 +57,8 @@ export interface LocalStack {
   readonly redis: RedisServer;
   /** The local ECS endpoint: tasks started, and failure injection for tests. */
   readonly ecs: EcsTaskServer;
+  /** The registry replica (tests slow it, hang it, stop and restart it). */
+  readonly registry: RegistryReplica;
   /** Process ids of every long-running child, for checks that nothing is left behind. */
   pids(): number[];
   stop(): Promise<void>;
@@ -110,6 +116,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       { keyPrefix: redisKeyPrefixes(budgetEnv["REDIS_KEY_PREFIX"] ?? "").ledger },
     ).setLimits("replace");
     const runnerDatabaseUrl = cluster.url("postgres", "runner", secrets.runnerPassword);
+    const registry = await startRegistryReplica({
+      accounts: await seedLocalRegistryAccounts(cluster.url()),
+      port: options.registry?.port ?? 0,
+      ...(options.registry?.sessionIdleMs === undefined ? {} : { sessionIdleMs: options.registry.sessionIdleMs }),
+      ...(options.registry?.behaviour === undefined ? {} : { behaviour: options.registry.behaviour }),
+    });
+    stops.push(() => registry.stop());
+    log({ level: "info", msg: "registry replica ready", url: `${registry.url}/Sirf/` });
     const taskCommand = options.taskCommand ?? defaultTaskCommand;
     const ecs = await startEcsTaskServer({
       port: ports.ecs,
@@ -124,6 +138,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         DATABASE_URL: runnerDatabaseUrl,
         UPSTASH_REDIS_REST_URL: upstash.url,
         UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
+        REGISTRY_BASE_URL: registry.url,
+        STORAGE_LOCAL_DIR: join(stateDir, "storage"),
+        REGISTRE_DEBUG_DIR: join(stateDir, "registre-debug"),
         ...budgetEnv,
       },
       stopTimeoutMs: 10_000,
@@ -186,6 +203,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       postgres: cluster,
       redis,
       ecs,
+      registry,
       pids: () => pids.map((pid) => pid()).filter((pid): pid is number => pid !== undefined),
       stop,
     };
@@ -212,13 +230,16 @@ function taskLogEntry(arn: string, line: string): Parameters<StackLog>[0] {
 }
 
 /**
- * The registre (Playwright) and OCR runners are not built yet; until they
- * land, both families run the lifecycle test handler, which claims and
- * completes jobs through the real SQL functions and ledger.
+ * What a task of each family runs locally: the production runner entries,
+ * as the images start them (the lifecycle test handler stays for tests that
+ * pass their own `taskCommand`).
  */
 export function defaultTaskCommand(family: RunnerFamily): LocalTaskCommand {
-  void family;
-  return { command: join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), args: [join(PROJECT_ROOT, "runners", "test-job", "main.ts")], cwd: PROJECT_ROOT };
+  const tsx = join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
+  // The registre runner: Chromium against the registry replica.
+  if (family === "registre") return { command: tsx, args: [join(PROJECT_ROOT, "runners", "registre", "main.ts")], cwd: PROJECT_ROOT };
+  // The OCR runner (index-ocr and acte-ocr): the offline engine unless the task's environment has GEMINI_API_KEY.
+  return { command: tsx, args: [join(PROJECT_ROOT, "runners", "ocr", "main.ts")], cwd: PROJECT_ROOT };
 }
 
 /**

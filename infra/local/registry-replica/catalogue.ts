@@ -120,6 +120,16 @@ function indexDocument(id: string, lot: string, circonscription: string, cadastr
   };
 }
 
+/** A one-page deed: the documents other suites' rows name (lifecycle, operations and dispatch tests). */
+function shortActe(number: string, circonscription: string, title: string, body: readonly string[]): CatalogueDocument {
+  const id = `acte-${number.replace(/\s+/g, "")}-${circonscription.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase()}`;
+  return {
+    id,
+    row: { document_source: "acte", document_number: number, circonscription_fonciere: circonscription, cadastre: null, designation_secondaire: null, acte_type: "Acte" },
+    pages: [{ lines: ["REGISTRE FONCIER DU QUÉBEC", `Inscription numéro ${number}`, `Circonscription foncière de ${circonscription}`, "", title, "", ...body] }],
+  };
+}
+
 export const REGISTRY_CATALOGUE: readonly CatalogueDocument[] = [
   indexDocument("index-1234567-montreal", "1 234 567", "Montréal", "Cadastre du Québec", INDEX_1234567_LEDGER),
   {
@@ -215,6 +225,14 @@ export const REGISTRY_CATALOGUE: readonly CatalogueDocument[] = [
     ],
     planChoices: [{ planNumber: "3 456 789", description: "Plan remplacé, 1999", inactive: true }],
   },
+  {
+    id: "plan-2345678-laval",
+    row: { document_source: "plan_cadastraux", document_number: "2 345 678", circonscription_fonciere: "Laval", cadastre: "Cadastre du Québec", designation_secondaire: null, acte_type: null },
+    pages: [{ lines: ["PLAN CADASTRAL", "Cadastre du Québec — Circonscription foncière de Laval", "Lot 2 345 678", "Superficie : 1 024,0 m²", "Échelle 1 : 1 000"] }],
+    planChoices: [{ planNumber: "2 345 678", description: "Plan en vigueur, 2011", inactive: false }],
+  },
+  shortActe("1 111 111", "Laval", "ACTE DE DONATION", ["Madame Louise CHARBONNEAU donne à son fils Éric CHARBONNEAU", "le lot 4 412 903 du Cadastre du Québec."]),
+  shortActe("2 222 222", "Laval", "ACTE D'HYPOTHÈQUE", ["La Banque Laurentienne du Canada consent un prêt de 250 000 $", "garanti par hypothèque sur le lot 4 412 903."]),
 ];
 
 /** The text a reader of the document sees, page by page, in the OCR output's structure. */

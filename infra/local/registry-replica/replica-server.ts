@@ -62,6 +62,8 @@ export interface ReplicaStats {
   readonly displacedSessions: number;
   readonly expiredSessionHits: number;
   readonly downloads: number;
+  /** Searches held open right now by hangSearches. */
+  readonly hangingRequests: number;
   /** Every username that logged in, in order, with when. */
   readonly loginLog: readonly { readonly username: string; readonly at: number }[];
 }
@@ -332,7 +334,7 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
     expireSessions() {
       for (const session of sessions.values()) session.expired = true;
     },
-    stats: () => ({ ...stats, logins: { ...stats.logins }, loginLog: [...stats.loginLog] }),
+    stats: () => ({ ...stats, logins: { ...stats.logins }, loginLog: [...stats.loginLog], hangingRequests: hanging.size }),
     async stop() {
       if (!running) return;
       running = false;

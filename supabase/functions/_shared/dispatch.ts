@@ -11,6 +11,7 @@ import { gatedModels, geminiGateInput } from "./gemini-gate.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
 import { redisKeyPrefixes } from "./redis-keys.ts";
+import { RegistryCooldown } from "./registry-cooldown.ts";
 import { errorMessage } from "./error-message.ts";
 import { startRunnerTask } from "./start-runner-task.ts";
 import { recordTaskStarted } from "./runner-task-records.ts";
@@ -103,10 +104,13 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   }
 
   const tasks = countTasks(snapshot, config.environment);
+  // The registry unreachable (registry-cooldown.ts): no registre task until the pause ends; the other kinds plan as usual.
+  const registryPausedMs = await new RegistryCooldown(redis, config.redisKeyPrefix).remainingMs().catch(() => 0);
+  if (registryPausedMs > 0 && backlog.registre.waiting > 0) deps.log({ level: "info", msg: "registre dispatch paused: the registry was unreachable", paused_ms: registryPausedMs });
   const plan = planDispatch({
     environment: config.environment,
     weight: config.weights[config.environment],
-    backlog,
+    backlog: registryPausedMs > 0 ? { ...backlog, registre: { ...backlog.registre, waiting: 0 } } : backlog,
     tasks,
     tasksAllEnvironments: perKind((kind) => snapshot.byKind[kind].leases),
     profiles: config.capacity.profiles,
