@@ -8,12 +8,15 @@ export default $config({
       name: "registre-extraction",
       removal: input?.stage === "production" || input?.stage === "prod" ? "retain" : "remove",
       home: "aws",
-      providers: { aws: { region: "ca-central-1" } },
+      // The provider version is pinned so `sst install` (and infra:check on a
+      // fresh clone) installs what was checked, not whatever is latest.
+      providers: { aws: { region: "ca-central-1", version: "7.20.0" } },
     };
   },
   async run() {
     // infra/dispatch-access.ts imports the rest: secrets, network, cluster, tasks.
     const { dispatchSecrets, dispatchUser } = await import("./infra/dispatch-access.ts");
-    return { ...dispatchSecrets, DispatchIamUser: dispatchUser.name };
+    // Stage lets deploy:secrets refuse the outputs of another stage's deploy.
+    return { ...dispatchSecrets, DispatchIamUser: dispatchUser.name, Stage: $app.stage };
   },
 });

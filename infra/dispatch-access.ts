@@ -5,7 +5,8 @@
  */
 import { cluster } from "./cluster.ts";
 import { runnerAssignPublicIp, runnerSecurityGroup, runnerSubnets } from "./network.ts";
-import { ocrTask, registreTask, RUNNER_CONTAINER_NAMES } from "./tasks.ts";
+import { RUNNER_CONTAINER_NAMES } from "./runner-containers.ts";
+import { ocrTask, registreTask } from "./tasks.ts";
 
 /**
  * The dispatch function runs on Supabase's edge runtime, outside AWS: it has
@@ -77,7 +78,8 @@ export const dispatchSecrets = {
   ECS_TASK_DEFINITION_OCR: familyOf(ocrTask),
   ECS_CONTAINER_NAME_REGISTRE: RUNNER_CONTAINER_NAMES.registre,
   ECS_CONTAINER_NAME_OCR: RUNNER_CONTAINER_NAMES.ocr,
-  ECS_SUBNETS: runnerSubnets.apply((ids) => ids.join(",")),
+  // The Vpc component gives its subnet ids as outputs inside an output: resolve both levels.
+  ECS_SUBNETS: runnerSubnets.apply((ids) => $resolve(ids)).apply((ids) => ids.join(",")),
   ECS_SECURITY_GROUPS: runnerSecurityGroup.id,
   ECS_ASSIGN_PUBLIC_IP: runnerAssignPublicIp,
 };

@@ -8,46 +8,21 @@ import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-conf
 import type { RunnerFamily } from "../supabase/functions/_shared/ecs-client.ts";
 import { capacityEnvironment } from "./capacity-environment.ts";
 import { cluster } from "./cluster.ts";
-import { fargateSizeCovering } from "./fargate-sizes.ts";
+import { billedCapacity, runnerFamilySizes } from "./runner-sizes.ts";
+import { RUNNER_CONTAINER_NAMES } from "./runner-containers.ts";
+import { runnerSecretsOf } from "./runner-secrets.ts";
 import { runnerSecretParameters } from "./secrets.ts";
 
 /**
- * The budgets, read from the deploying shell by the parser dispatch uses:
- * export the capacity variables you gave `supabase secrets set` (unset ones
- * take the same defaults on both sides). A bad value stops the deploy.
+ * The budgets, read from the deploying shell by the parser dispatch uses
+ * (export the same capacity variables `deploy:secrets` gives the function;
+ * unset ones take the same defaults on both sides), with every kind's
+ * profile rounded up to its family's Fargate size (runner-sizes.ts: the
+ * ledger counts what AWS bills). A bad value stops the deploy.
  */
-const capacity = parseCapacityConfig(process.env);
+const capacity = billedCapacity(parseCapacityConfig(process.env));
+const sizes = runnerFamilySizes(capacity);
 
-/**
- * Task sizes. Fargate runs only fixed CPU/memory pairs, so each task gets the
- * cheapest pair that covers its ledger profile (fargate-sizes.ts). With the
- * defaults of capacity-config.ts:
- *
- *   task       ledger counts, per task                 Fargate size
- *   registre   registre   3 vCPU / 1 GB                4 vCPU / 8 GB  (4 vCPU starts at 8 GB)
- *   ocr        index-ocr  1.5 vCPU / 0.75 GB           2 vCPU / 4 GB  (2 vCPU starts at 4 GB;
- *              acte-ocr   1 vCPU / 0.5 GB                              both OCR kinds share it)
- *
- * The ledger keeps counting the profile, not the Fargate size. The profile is
- * what the work was measured to need, and the ledger's budget
- * (SERVER_MAX_CPU / SERVER_MAX_RAM) limits how much work runs at once across
- * every environment, the same numbers whether runners are Fargate tasks or
- * processes on one server (the local stack). The rounding up is paid for but
- * not counted. To make the budget follow the AWS bill instead, set the
- * profile variables (REGISTRE_VCPU=4, REGISTRE_RAM_GB=8, …) for dispatch and
- * for this deploy alike, and raise SERVER_MAX_RAM to match.
- */
-const registreSize = fargateSizeCovering(capacity.profiles.registre);
-const ocrSize = fargateSizeCovering({
-  vcpu: Math.max(capacity.profiles["index-ocr"].vcpu, capacity.profiles["acte-ocr"].vcpu),
-  ramGb: Math.max(capacity.profiles["index-ocr"].ramGb, capacity.profiles["acte-ocr"].ramGb),
-});
-
-/** The container in each task definition that receives dispatch's per-task environment. */
-export const RUNNER_CONTAINER_NAMES = {
-  registre: "registre-runner",
-  ocr: "ocr-runner",
-} as const satisfies Record<RunnerFamily, string>;
 
 /**
  * Plain settings every runner reads. REDIS_KEY_PREFIX must equal dispatch's
@@ -59,7 +34,47 @@ const runnerEnvironment = {
   ...(process.env.REDIS_KEY_PREFIX ? { REDIS_KEY_PREFIX: process.env.REDIS_KEY_PREFIX } : {}),
 };
 
-const { GEMINI_API_KEY: geminiApiKeyParameter, ...sharedSecretParameters } = runnerSecretParameters;
+/** SSM parameter ARNs of one family's secrets, keyed by the variable its runner reads. */
+function secretParametersOf(family: RunnerFamily) {
+  const parameters: Record<string, $util.Output<string>> = {};
+  for (const { variable } of runnerSecretsOf(family)) {
+    const arn = runnerSecretParameters[variable];
+    if (arn === undefined) throw new Error(`no SSM parameter for ${variable}`);
+    parameters[variable] = arn;
+  }
+  return parameters;
+}
+
+/**
+ * Least privilege for the roles SST creates per task:
+ * - the task role (what the runner's own code may call in AWS) gets no
+ *   policy at all: runners talk to Supabase, Upstash and Gemini, never to an
+ *   AWS API (SST would grant the ssmmessages actions of ECS Exec, which
+ *   dispatch never enables);
+ * - the execution role (what ECS uses to start the container) keeps the
+ *   managed AmazonECSTaskExecutionRolePolicy (pull from ECR, write logs) and
+ *   may read only this family's SSM parameters, instead of SST's default
+ *   `ssm:GetParameter*` and `secretsmanager:GetSecretValue` on everything:
+ *   the registre task cannot read the Gemini key.
+ */
+function leastPrivilegeRoles(family: RunnerFamily) {
+  const parameterArns = Object.values(secretParametersOf(family));
+  return {
+    taskRole: (args: aws.iam.RoleArgs): undefined => {
+      args.inlinePolicies = [];
+    },
+    executionRole: (args: aws.iam.RoleArgs): undefined => {
+      args.inlinePolicies = [
+        {
+          name: "inline",
+          policy: aws.iam.getPolicyDocumentOutput({
+            statements: [{ sid: "ReadOwnSecretParameters", actions: ["ssm:GetParameters"], resources: parameterArns }],
+          }).json,
+        },
+      ];
+    },
+  };
+}
 
 /**
  * ECS waits 30 seconds between SIGTERM and SIGKILL unless the container says
@@ -80,20 +95,21 @@ function withStopTimeout(containerDefinitions: string): string {
 export const registreTask = new sst.aws.Task("RegistreRunner", {
   cluster,
   architecture: "x86_64",
-  cpu: registreSize.cpu,
-  memory: registreSize.memory,
+  cpu: sizes.registre.cpu,
+  memory: sizes.registre.memory,
   containers: [
     {
       name: RUNNER_CONTAINER_NAMES.registre,
       image: { context: ".", dockerfile: "runners/registre/Dockerfile" },
       environment: runnerEnvironment,
-      ssm: sharedSecretParameters,
+      ssm: secretParametersOf("registre"),
     },
   ],
   // `sst dev` would swap in a stub that runs the task on the developer's
   // machine; the local stack (`npm start`) already does that job.
   dev: false,
   transform: {
+    ...leastPrivilegeRoles("registre"),
     taskDefinition: (args) => {
       args.containerDefinitions = $util.output(args.containerDefinitions).apply(withStopTimeout);
     },
@@ -104,18 +120,19 @@ export const registreTask = new sst.aws.Task("RegistreRunner", {
 export const ocrTask = new sst.aws.Task("OcrRunner", {
   cluster,
   architecture: "x86_64",
-  cpu: ocrSize.cpu,
-  memory: ocrSize.memory,
+  cpu: sizes.ocr.cpu,
+  memory: sizes.ocr.memory,
   containers: [
     {
       name: RUNNER_CONTAINER_NAMES.ocr,
       image: { context: ".", dockerfile: "runners/ocr/Dockerfile" },
       environment: runnerEnvironment,
-      ssm: { ...sharedSecretParameters, GEMINI_API_KEY: geminiApiKeyParameter },
+      ssm: secretParametersOf("ocr"),
     },
   ],
   dev: false,
   transform: {
+    ...leastPrivilegeRoles("ocr"),
     taskDefinition: (args) => {
       args.containerDefinitions = $util.output(args.containerDefinitions).apply(withStopTimeout);
     },
