@@ -8,6 +8,7 @@ import { startThrowawayStack } from "../infra/local/throwaway-stack.ts";
 import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
 import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts";
 import { readBacklog } from "../supabase/functions/_shared/dispatch.ts";
+import { GeminiRateBudget } from "../supabase/functions/_shared/gemini-rate-budget.ts";
 import { JOB_KINDS, type JobKind } from "../supabase/functions/_shared/job-kinds.ts";
 import { lifecycleTestTaskCommand } from "../runners/test-job/local-task-command.ts";
 import { utilizationChartSvg } from "./utilization-chart.ts";
@@ -39,6 +40,10 @@ writes a chart (SVG) of allocated vCPU, RAM and tokens over time.
   --registre-ms=MS  simulated registre fetch per document          default 3000  (≈60 s ÷ 20)
   --index-ms=MS     simulated index OCR per document               default 9000  (≈3 min ÷ 20)
   --acte-ms=MS      simulated acte OCR per document                default 1250  (≈25 s ÷ 20)
+  --index-tokens=N  Gemini input tokens per index document         default 8050  (≈161K ÷ 20)
+  --acte-tokens=N   Gemini input tokens per acte document          default 5050  (≈101K ÷ 20)
+                    (tokens scale with the durations, so each task's tokens per minute stay real;
+                    spent through the shared budget, no model is called)
   --sample-ms=MS    ledger and backlog sampling interval           default 200
   --out=PATH        where the chart goes          default bench/results/utilization.svg
   --json            print one JSON object as the last line
@@ -67,6 +72,8 @@ export async function runUtilizationBench(): Promise<void> {
       "registre-ms": { type: "string", default: "3000" },
       "index-ms": { type: "string", default: "9000" },
       "acte-ms": { type: "string", default: "1250" },
+      "index-tokens": { type: "string", default: "8050" },
+      "acte-tokens": { type: "string", default: "5050" },
       "sample-ms": { type: "string", default: "200" },
       out: { type: "string", default: join("bench", "results", "utilization.svg") },
     },
@@ -96,6 +103,8 @@ export async function runUtilizationBench(): Promise<void> {
     TEST_JOB_DURATION_MS_REGISTRE: String(durations.registre),
     TEST_JOB_DURATION_MS_INDEX_OCR: String(durations["index-ocr"]),
     TEST_JOB_DURATION_MS_ACTE_OCR: String(durations["acte-ocr"]),
+    TEST_JOB_GEMINI_TOKENS_INDEX_OCR: String(number("index-tokens", values["index-tokens"])),
+    TEST_JOB_GEMINI_TOKENS_ACTE_OCR: String(number("acte-tokens", values["acte-tokens"])),
     RUNNER_IDLE_EXIT_SECONDS: "3",
     RUNNER_POLL_SECONDS: "0.25",
     RUNNER_HAND_BACK_SECONDS: "0.5",
@@ -103,7 +112,11 @@ export async function runUtilizationBench(): Promise<void> {
   say(`utilization bench: ${docs} rows per source, registre ${durations.registre} ms, index OCR ${durations["index-ocr"]} ms, acte OCR ${durations["acte-ocr"]} ms; starting a private local stack…`);
   const stack = await startThrowawayStack("bench-utilization", { budgetEnv: runnerEnv, taskCommand: lifecycleTestTaskCommand });
   const sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
-  const ledger = new CapacityLedger(new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken, enableTelemetry: false }), capacityConfig);
+  const redis = new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken, enableTelemetry: false });
+  const ledger = new CapacityLedger(redis, capacityConfig);
+  const geminiModel = capacityConfig.gemini.models.fast;
+  const gemini = new GeminiRateBudget(redis, capacityConfig.gemini);
+  let geminiWindow = { limit: 0, windowMs: 0 };
   const samples: Sample[] = [];
   let insertedAt = 0;
   try {
@@ -118,7 +131,9 @@ export async function runUtilizationBench(): Promise<void> {
     let lastProgress = 0;
     for (;;) {
       const t = Date.now() - insertedAt;
-      const [snapshot, backlog] = await Promise.all([ledger.snapshot(), readBacklog(sql)]);
+      const [snapshot, backlog, geminiStatus] = await Promise.all([ledger.snapshot(), readBacklog(sql), gemini.status([geminiModel])]);
+      const tpm = geminiStatus.models[geminiModel]?.tpm;
+      geminiWindow = { limit: tpm?.limit ?? 0, windowMs: geminiStatus.windowMs };
       const demand = JOB_KINDS.reduce(
         (sum, kind) => {
           const rows = backlog[kind].waiting + backlog[kind].running;
@@ -133,7 +148,7 @@ export async function runUtilizationBench(): Promise<void> {
         tasks: { registre: snapshot.byKind.registre.leases, "index-ocr": snapshot.byKind["index-ocr"].leases, "acte-ocr": snapshot.byKind["acte-ocr"].leases },
         demandVcpu: demand.vcpu,
         demandRamGb: demand.ramGb,
-        tokensUsed: null,
+        tokensUsed: tpm?.used ?? null,
       });
       const [done] = await sql<{ terminal: number }[]>`select count(*)::int as terminal from extraction_queue where status_id in (4, 5)`;
       const terminal = done?.terminal ?? 0;
@@ -152,14 +167,14 @@ export async function runUtilizationBench(): Promise<void> {
              (extract(epoch from coalesce(ocr_completed_at, extraction_completed_at, updated_at)) * 1000)::float8 as finished_ms
       from extraction_queue`;
     const capacity = { vcpu: capacityConfig.capacity.vcpu, ramGb: capacityConfig.capacity.ramGb };
-    const result = summarize(samples, capacity, rows, insertedAt);
+    const result = summarize(samples, capacity, rows, insertedAt, geminiWindow);
 
     const svg = utilizationChartSvg(
       `Utilization: ${docs} × (index, acte, plan), default budget — ${(result.utilization * 100).toFixed(1)} % of ${result.bindingResource === "vcpu" ? "vCPU" : "RAM"} while the backlog exceeds capacity`,
       [
         { title: "allocated vCPU", unit: "vCPU", limit: capacity.vcpu, points: samples.map((sample) => [sample.t / 1000, sample.vcpu] as const) },
         { title: "allocated RAM", unit: "GB", limit: capacity.ramGb, points: samples.map((sample) => [sample.t / 1000, sample.ramGb] as const) },
-        { title: "Gemini input tokens in the current window", unit: "tokens", limit: result.geminiTokenLimitPerWindow ?? 0, points: samples.map((sample) => [sample.t / 1000, sample.tokensUsed ?? 0] as const) },
+        { title: `Gemini input tokens in the current ${geminiWindow.windowMs / 1000} s window, ${geminiModel}`, unit: "tokens", limit: result.geminiTokenLimitPerWindow, points: samples.map((sample) => [sample.t / 1000, sample.tokensUsed ?? 0] as const) },
       ],
     );
     await mkdir(dirname(outPath), { recursive: true });
@@ -173,9 +188,7 @@ export async function runUtilizationBench(): Promise<void> {
     say(`task mixes while saturated (registre+index+acte: share of time): ${result.mixes.map((mix) => `${mix.mix} ${(mix.share * 100).toFixed(0)} %`).join(", ")}`);
     say(`over-allocations sampled from the ledger: ${result.overAllocations} of ${samples.length} samples (must be 0)`);
     say(
-      result.geminiPeakTokensPerWindow === null
-        ? "Gemini tokens: the lifecycle test handler calls no model; peak 0"
-        : `Gemini tokens: peak ${result.geminiPeakTokensPerWindow} in one window of ${result.geminiTokenLimitPerWindow}`,
+      `Gemini input tokens (${geminiModel}, simulated): peak ${result.geminiPeakTokensPerWindow} in one ${result.geminiWindowMs / 1000} s window; limit ${result.geminiTokenLimitPerWindow} (${((result.geminiPeakTokensPerWindow / Math.max(1, result.geminiTokenLimitPerWindow)) * 100).toFixed(1)} %)`,
     );
     say(`chart: ${relative(process.cwd(), outPath) || outPath}`);
     if (json) console.log(JSON.stringify({ benchmark: "utilization", docsPerSource: docs, durationsMs: durations, chart: outPath, ...result }));
@@ -198,8 +211,9 @@ interface Summary {
   docsPerMinute: number;
   insertToTerminalP50Ms: number;
   insertToTerminalP95Ms: number;
-  geminiPeakTokensPerWindow: number | null;
-  geminiTokenLimitPerWindow: number | null;
+  geminiPeakTokensPerWindow: number;
+  geminiTokenLimitPerWindow: number;
+  geminiWindowMs: number;
   mixes: { mix: string; share: number }[];
 }
 
@@ -208,6 +222,7 @@ function summarize(
   capacity: { vcpu: number; ramGb: number },
   rows: readonly { status_id: number; latency_ms: number; finished_ms: number }[],
   insertedAt: number,
+  geminiWindow: { limit: number; windowMs: number },
 ): Summary {
   // Time-weighted: each sample holds until the next one.
   let saturatedMs = 0;
@@ -249,8 +264,9 @@ function summarize(
     docsPerMinute: drainMs > 0 ? finished.length / (drainMs / 60_000) : 0,
     insertToTerminalP50Ms: percentile(latencies, 50),
     insertToTerminalP95Ms: percentile(latencies, 95),
-    geminiPeakTokensPerWindow: null,
-    geminiTokenLimitPerWindow: null,
+    geminiPeakTokensPerWindow: Math.max(0, ...samples.map((sample) => sample.tokensUsed ?? 0)),
+    geminiTokenLimitPerWindow: geminiWindow.limit,
+    geminiWindowMs: geminiWindow.windowMs,
     mixes: [...mixMs.entries()].sort((a, b) => b[1] - a[1]).map(([mix, ms]) => ({ mix, share: saturatedMs > 0 ? ms / saturatedMs : 0 })),
   };
 }

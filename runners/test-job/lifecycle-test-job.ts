@@ -10,6 +10,8 @@ import { z } from "zod";
 import { FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
 import type { ClaimedJob } from "../lifecycle/job-queue.ts";
 import { JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
+import type { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { workLikeOcr } from "./simulated-gemini.ts";
 import { RunnerConfigError } from "../lifecycle/runner-config.ts";
 import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner.ts";
 
@@ -23,11 +25,20 @@ export interface LifecycleTestJobSettings {
   readonly durationMsByKind: Readonly<Partial<Record<JobKind, number>>>;
   /** Fail every job with this class of error instead of completing it. */
   readonly failure: LifecycleTestFailure;
+  /** Input tokens one index / acte document spends through the shared Gemini budget; none when unset. */
+  readonly geminiTokensByKind: Readonly<Partial<Record<"index-ocr" | "acte-ocr", number>>>;
+  /** Calls a document's tokens are split into. */
+  readonly geminiCalls: number;
 }
 
 const milliseconds = z
   .string()
   .regex(/^\d+$/, { error: "must be a whole number of milliseconds" })
+  .transform(Number);
+
+const wholeNumber = z
+  .string()
+  .regex(/^\d+$/, { error: "must be a whole number" })
   .transform(Number);
 
 /** TEST_JOB_DURATION_MS_REGISTRE, TEST_JOB_DURATION_MS_INDEX_OCR, TEST_JOB_DURATION_MS_ACTE_OCR. */
@@ -40,6 +51,11 @@ const lifecycleTestEnvSchema = z.object({
   TEST_JOB_DURATION_MS_REGISTRE: milliseconds.optional(),
   TEST_JOB_DURATION_MS_INDEX_OCR: milliseconds.optional(),
   TEST_JOB_DURATION_MS_ACTE_OCR: milliseconds.optional(),
+  /** Input tokens one document spends through the Gemini budget (simulated, no model called). @default unset: none */
+  TEST_JOB_GEMINI_TOKENS_INDEX_OCR: wholeNumber.optional(),
+  TEST_JOB_GEMINI_TOKENS_ACTE_OCR: wholeNumber.optional(),
+  /** @default 3 */
+  TEST_JOB_GEMINI_CALLS: wholeNumber.default(3),
   /** @default "none" */
   TEST_JOB_FAILURE: z.enum(LIFECYCLE_TEST_FAILURES).default("none"),
 });
@@ -51,6 +67,9 @@ export function parseLifecycleTestJobSettings(env: Readonly<Record<string, strin
     TEST_JOB_DURATION_MS_REGISTRE: env.TEST_JOB_DURATION_MS_REGISTRE?.trim() || undefined,
     TEST_JOB_DURATION_MS_INDEX_OCR: env.TEST_JOB_DURATION_MS_INDEX_OCR?.trim() || undefined,
     TEST_JOB_DURATION_MS_ACTE_OCR: env.TEST_JOB_DURATION_MS_ACTE_OCR?.trim() || undefined,
+    TEST_JOB_GEMINI_TOKENS_INDEX_OCR: env.TEST_JOB_GEMINI_TOKENS_INDEX_OCR?.trim() || undefined,
+    TEST_JOB_GEMINI_TOKENS_ACTE_OCR: env.TEST_JOB_GEMINI_TOKENS_ACTE_OCR?.trim() || undefined,
+    TEST_JOB_GEMINI_CALLS: env.TEST_JOB_GEMINI_CALLS?.trim() || undefined,
     TEST_JOB_FAILURE: env.TEST_JOB_FAILURE?.trim() || undefined,
   });
   if (!parsed.success) {
@@ -63,19 +82,39 @@ export function parseLifecycleTestJobSettings(env: Readonly<Record<string, strin
     const value = parsed.data[durationVariable(kind) as "TEST_JOB_DURATION_MS_REGISTRE"];
     if (value !== undefined) durationMsByKind[kind] = value;
   }
-  return { durationMs: parsed.data.TEST_JOB_DURATION_MS, durationMsByKind, failure: parsed.data.TEST_JOB_FAILURE };
+  const geminiTokensByKind: Partial<Record<"index-ocr" | "acte-ocr", number>> = {};
+  if (parsed.data.TEST_JOB_GEMINI_TOKENS_INDEX_OCR !== undefined) geminiTokensByKind["index-ocr"] = parsed.data.TEST_JOB_GEMINI_TOKENS_INDEX_OCR;
+  if (parsed.data.TEST_JOB_GEMINI_TOKENS_ACTE_OCR !== undefined) geminiTokensByKind["acte-ocr"] = parsed.data.TEST_JOB_GEMINI_TOKENS_ACTE_OCR;
+  return {
+    durationMs: parsed.data.TEST_JOB_DURATION_MS,
+    durationMsByKind,
+    failure: parsed.data.TEST_JOB_FAILURE,
+    geminiTokensByKind,
+    geminiCalls: parsed.data.TEST_JOB_GEMINI_CALLS,
+  };
 }
 
 /** Storage buckets by document source, and object names as the registre runner writes them. */
 const BUCKETS = { index: "index", acte: "actes", plan_cadastraux: "plans-cadastraux" } as const;
 const objectNamePart = (part: string) => part.replace(/[^A-Za-z0-9_-]/g, "_");
 
-export function lifecycleTestJobHandler(settings: LifecycleTestJobSettings): JobHandler {
+/** The shared Gemini budget and the model the simulated calls name; without it no tokens are spent. */
+export interface SimulatedGemini {
+  readonly budget: GeminiRateBudget;
+  readonly model: string;
+}
+
+export function lifecycleTestJobHandler(settings: LifecycleTestJobSettings, gemini?: SimulatedGemini): JobHandler {
   return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
     const durationMs = settings.durationMsByKind[job.kind] ?? settings.durationMs;
-    log.info("lifecycle test job working", { duration_ms: durationMs });
-    // Rejects with the abort reason when the runner stops the job, as a real handler's waits would.
-    await delay(durationMs, undefined, { signal });
+    const tokens = job.kind === "registre" ? undefined : settings.geminiTokensByKind[job.kind];
+    log.info("lifecycle test job working", { duration_ms: durationMs, ...(tokens === undefined ? {} : { gemini_tokens: tokens }) });
+    // Both reject with the abort reason when the runner stops the job, as a real handler's waits would.
+    if (tokens !== undefined && gemini !== undefined) {
+      await workLikeOcr({ budget: gemini.budget, model: gemini.model, tokens, calls: settings.geminiCalls, durationMs }, signal);
+    } else {
+      await delay(durationMs, undefined, { signal });
+    }
     switch (settings.failure) {
       case "final":
         throw new FinalJobError("lifecycle test: the document does not exist");

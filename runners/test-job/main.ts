@@ -12,6 +12,9 @@
 import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
+import { Redis } from "@upstash/redis";
+import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { lifecycleTestJobHandler, parseLifecycleTestJobSettings, type LifecycleTestJobSettings } from "./lifecycle-test-job.ts";
 
 const HELP = `Usage: tsx runners/test-job/main.ts   (configured by environment variables)
@@ -25,6 +28,8 @@ RUNNER_POLL_SECONDS (2), JOB_LEASE_SECONDS (per kind), SHUTDOWN_GRACE_SECONDS
 (100), RUNNER_MAX_INFRASTRUCTURE_FAILURES (3), RUNNER_MAX_JOBS (20), WORKER_ID, LOG_LEVEL (info),
 TEST_JOB_DURATION_MS (200), TEST_JOB_DURATION_MS_REGISTRE / _INDEX_OCR / _ACTE_OCR
 (one kind's duration, over TEST_JOB_DURATION_MS), RUNNER_HAND_BACK_SECONDS (2),
+TEST_JOB_GEMINI_TOKENS_INDEX_OCR / _ACTE_OCR (input tokens per document, spent
+through the shared Gemini budget in TEST_JOB_GEMINI_CALLS (3) calls; no model is called),
 TEST_JOB_FAILURE (none|final|retryable|infrastructure),
 and the capacity variables listed in the README. Exit codes: 0 done or idle,
 1 unexpected, 2 infrastructure, 3 capacity lease lost.
@@ -45,7 +50,17 @@ async function main(): Promise<number> {
     createLogger({ base: { runner: "lifecycle-test" } }).error("runner not started: invalid configuration", { error });
     return RUNNER_EXIT_CODES.unexpected;
   }
-  return runRunner({ config, handle: lifecycleTestJobHandler(settings) });
+  const gemini =
+    Object.keys(settings.geminiTokensByKind).length === 0
+      ? undefined
+      : {
+          budget: new GeminiRateBudget(new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false }), config.capacity.gemini, {
+            // The same prefix rule dispatch and the OCR runner use (REDIS_KEY_PREFIX, checked by parseRunnerConfig).
+            keyPrefix: redisKeyPrefixes(process.env["REDIS_KEY_PREFIX"]?.trim() ?? "").gemini,
+          }),
+          model: config.capacity.gemini.models.fast,
+        };
+  return runRunner({ config, handle: lifecycleTestJobHandler(settings, gemini) });
 }
 
 // Exit explicitly: idle keep-alive sockets (fetch, postgres) must not hold a finished runner.
