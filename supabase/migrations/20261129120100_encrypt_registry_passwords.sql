@@ -122,3 +122,46 @@ $$;
 
 revoke all on function queue.lease_registry_account(text, integer) from public;
 grant execute on function queue.lease_registry_account(text, integer) to runner, service_role;
+
+-- Same signature as before. A runner reporting a failed login may quote the
+-- registry's answer, which can echo the password back: the account's own
+-- password is replaced by [redacted] before the text is stored, whatever
+-- the runner did.
+create or replace function queue.report_registry_account(account_id uuid, lease_token uuid, succeeded boolean, error text default null)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  stored_error text;
+begin
+  if report_registry_account.succeeded is null then
+    raise exception 'succeeded is required'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if not report_registry_account.succeeded then
+    perform private.require_text(report_registry_account.error, 'error');
+    select case when s.decrypted_secret is null or s.decrypted_secret = '' then report_registry_account.error
+                else replace(report_registry_account.error, s.decrypted_secret, '[redacted]') end
+      into stored_error
+      from public.registry_accounts a
+      left join vault.decrypted_secrets s on s.id = a.password_secret_id
+      where a.id = report_registry_account.account_id;
+  end if;
+  update public.registry_accounts a
+  set failure_count = case when report_registry_account.succeeded then 0 else a.failure_count + 1 end,
+      last_failure_at = case when report_registry_account.succeeded then a.last_failure_at else now() end,
+      last_error = case when report_registry_account.succeeded then a.last_error else left(coalesce(stored_error, report_registry_account.error), 2000) end
+  where a.id = report_registry_account.account_id
+    and a.lease_token = report_registry_account.lease_token
+    and a.lease_expires_at > now();
+  if not found then
+    perform private.raise_account_lease_not_held(report_registry_account.account_id, 'report_registry_account');
+  end if;
+end
+$$;
+
+revoke all on function queue.report_registry_account(uuid, uuid, boolean, text) from public;
+grant execute on function queue.report_registry_account(uuid, uuid, boolean, text) to runner, service_role;

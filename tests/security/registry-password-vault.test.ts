@@ -76,6 +76,20 @@ describe("registry passwords in Vault", () => {
       .finally(() => database.sql`alter table registry_accounts enable trigger registry_accounts_store_password`)).rejects.toMatchObject({ code: "23514" });
   });
 
+  it("a failed login reported with the password in its text is stored redacted; without the password the text is kept", async () => {
+    const password = "echoed-back-password-99";
+    await asService("insert into registry_accounts (username, password) values ('vault-5', $1)", [password]);
+    await database.sql`update registry_accounts set is_active = false where username <> 'vault-5'`;
+    const [leased] = await runner.sql<{ account_id: string; lease_token: string }[]>`select account_id, lease_token from queue.lease_registry_account('runner-5', 60)`;
+    if (!leased) throw new Error("no account leased");
+    await runner.sql`select queue.report_registry_account(${leased.account_id}, ${leased.lease_token}, false, ${`registry said: wrong password '${password}' for vault-5`})`;
+    const [health] = await database.sql<{ last_error: string }[]>`select last_error from registry_account_health where username = 'vault-5'`;
+    expect(health?.last_error).toBe("registry said: wrong password '[redacted]' for vault-5");
+    await runner.sql`select queue.report_registry_account(${leased.account_id}, ${leased.lease_token}, false, 'registry unreachable')`;
+    const [again] = await database.sql<{ last_error: string }[]>`select last_error from registry_account_health where username = 'vault-5'`;
+    expect(again?.last_error).toBe("registry unreachable");
+  });
+
   it("no client role can decrypt: service_role and runner cannot read Vault", async () => {
     for (const login of [service, runner]) {
       await expect(login.sql`select decrypted_secret from vault.decrypted_secrets`).rejects.toMatchObject({ code: "42501" });
