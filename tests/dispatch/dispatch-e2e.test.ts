@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Redis as IoRedis } from "ioredis";
 import postgres from "postgres";
@@ -5,6 +6,7 @@ import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LocalTaskSnapshot } from "../../infra/local/ecs-task-server.ts";
 import { waitFor } from "../../infra/local/child-process.ts";
+import { EDGE_FUNCTION_CALLS_CHANNEL } from "../../infra/local/function-hint-bridge.ts";
 import { PROJECT_ROOT } from "../../infra/local/paths.ts";
 import { startRedisServer, type RedisServer } from "../../infra/local/redis-server.ts";
 import type { LocalStack } from "../../infra/local/stack.ts";
@@ -25,13 +27,46 @@ describe("dispatch on the local stack", () => {
   let sql: postgres.Sql;
   let restartedRedis: RedisServer | undefined;
 
+  // Hints: every edge function call the database sends (heard on the same
+  // channel as the bridge), and how many the bridge has finished forwarding.
+  const heard: string[] = [];
+  let bridgeAnswered = 0;
+  let bridgeAnsweredBeforeListening = 0;
+
   beforeAll(async () => {
     stack = await startThrowawayStack("dispatch-e2e", {
       budgetEnv: BUDGET,
       taskCommand: () => ({ command: process.execPath, args: [join(PROJECT_ROOT, "tests", "fixtures", "sleepy-task.mjs")] }),
+      log: (entry) => {
+        if (BRIDGE_ANSWERS.has(entry.msg)) bridgeAnswered += 1;
+      },
     });
     sql = postgres(stack.urls.database, { max: 4, onnotice: () => {} });
+    await sql.listen(EDGE_FUNCTION_CALLS_CHANNEL, (payload) => heard.push(payload));
+    // (A hint the bridge got before this listener existed would count as answered early; the fresh stack has sent none.)
+    bridgeAnsweredBeforeListening = bridgeAnswered;
   }, 120_000);
+
+  /**
+   * Waits until every hint the database has sent so far has been forwarded
+   * and answered, so dispatch has finished whatever they started (the
+   * condition a fixed sleep used to guess at). A marker notification sent
+   * now arrives after every earlier one (Postgres delivers them in commit
+   * order, to the bridge as to us); once the bridge has answered as many
+   * calls as were heard up to the marker, none is left in flight.
+   */
+  async function hintsSettled(): Promise<void> {
+    const marker = `quiescence-marker-${randomUUID()}`;
+    await sql`select pg_notify(${EDGE_FUNCTION_CALLS_CHANNEL}, ${JSON.stringify({ function: marker, body: {} })})`;
+    await waitFor(
+      "every hint sent so far to be answered",
+      async () => {
+        const upToMarker = heard.findIndex((payload) => payload.includes(marker)) + 1;
+        return upToMarker > 0 && bridgeAnswered - bridgeAnsweredBeforeListening >= upToMarker;
+      },
+      20_000,
+    );
+  }
 
   afterAll(async () => {
     await sql?.end();
@@ -41,13 +76,15 @@ describe("dispatch on the local stack", () => {
 
   beforeEach(async () => {
     // Quiet first: hints of the previous test may still be in flight.
-    await settle();
+    await hintsSettled();
     for (const task of running()) if (task.pid) process.kill(task.pid, "SIGTERM");
     await waitFor("every task stopped", async () => running().length === 0, 20_000);
     await sql`delete from extraction_queue`;
     const redis = new IoRedis(stack.urls.redis);
     await redis.flushall();
     redis.disconnect();
+    // Every task is stopped, so the emptied ledger may admit at once (as the stack does at start).
+    await ledger().setLimits("if-missing");
     startedBefore = stack.ecs.tasks().length;
   });
 
@@ -72,7 +109,7 @@ describe("dispatch on the local stack", () => {
     await waitFor("a task to start", async () => started().length >= 1, 20_000);
     // A second dispatch sees the booting task and starts nothing more.
     expect((await callDispatch()).status).toBe(200);
-    await settle();
+    await hintsSettled();
     expect(started()).toHaveLength(1);
     const [task] = started();
     expect(task?.taskDefinition).toBe("registre-runner");
@@ -87,7 +124,7 @@ describe("dispatch on the local stack", () => {
     const body = (await response.json()) as { started: unknown[]; plan: { held: string[] } };
     expect(body.started).toEqual([]);
     expect(body.plan.held.join("\n")).toMatch(/registre: \d+ more wanted, no room/);
-    await settle();
+    await hintsSettled();
     expect(started()).toHaveLength(REGISTRE_TASKS_THAT_FIT);
   });
 
@@ -95,7 +132,7 @@ describe("dispatch on the local stack", () => {
     await insertActes(3);
     const responses = await Promise.all(Array.from({ length: 5 }, () => callDispatch()));
     expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
-    await settle();
+    await hintsSettled();
     expect(started()).toHaveLength(3);
   });
 
@@ -106,7 +143,7 @@ describe("dispatch on the local stack", () => {
     const body = (await response.json()) as { started: unknown[]; failed: { kind: string; error: string }[] };
     expect(body.started).toEqual([]);
     expect(body.failed).toEqual([{ kind: "registre", error: expect.stringMatching(/RESOURCE:MEMORY/) }]);
-    await settle();
+    await hintsSettled();
     expect(await ledgerLeases()).toBe(0);
     expect(started()).toHaveLength(0);
 
@@ -122,7 +159,7 @@ describe("dispatch on the local stack", () => {
     const response = await callDispatch();
     expect(response.status).toBe(503);
     expect(((await response.json()) as { error: string }).error).toMatch(/upstash unreachable/);
-    await settle();
+    await hintsSettled();
     expect(started()).toHaveLength(0);
     const [waiting] = await sql<{ count: number }[]>`select count(*)::int as count from extraction_queue where status_id = 1`;
     expect(waiting?.count).toBe(2);
@@ -130,6 +167,8 @@ describe("dispatch on the local stack", () => {
     restartedRedis = await startRedisServer({ port: stack.redis.port });
     const upstash = new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken, retry: false });
     await waitFor("the Upstash endpoint to reconnect", async () => upstash.ping().then(() => true, () => false), 20_000);
+    // The restarted Redis is empty; no task runs, so the ledger need not wait out a lease TTL for runners to re-register.
+    await ledger().setLimits("if-missing");
     const [tick] = await sql<{ command: string }[]>`select command from cron.job where jobname = 'dispatch-tick'`;
     await sql.unsafe(tick?.command ?? "select 'no dispatch-tick job'::int");
     await waitFor("the tick to start both tasks", async () => started().length === 2, 20_000);
@@ -151,18 +190,20 @@ describe("dispatch on the local stack", () => {
     const response = await callDispatch();
     expect(response.status).toBe(503);
     expect(((await response.json()) as { error: string }).error).toMatch(/postgres unreachable/);
-    await settle();
+    // No hint can be in flight: beforeEach waited for the last one, and a stopped database sends none.
     expect(started()).toHaveLength(0);
     expect(await ledgerLeases()).toBe(0);
   });
 
+  /** The ledger dispatch uses (same budget, same keys). */
+  function ledger(): CapacityLedger {
+    return new CapacityLedger(new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken }), parseCapacityConfig(BUDGET));
+  }
+
   async function ledgerLeases(): Promise<number> {
-    const ledger = new CapacityLedger(new Redis({ url: stack.urls.upstash, token: stack.secrets.upstashToken }), parseCapacityConfig(BUDGET));
-    return (await ledger.snapshot()).leases.length;
+    return (await ledger().snapshot()).leases.length;
   }
 });
 
-/** Long enough for an in-flight hint to reach dispatch and RunTask. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 750));
-}
+/** What the local pg_net stand-in logs once it is done with one call (see function-hint-bridge.ts). */
+const BRIDGE_ANSWERS: ReadonlySet<string> = new Set(["forwarded edge function call", "edge function call failed", "ignored a malformed edge function call"]);
