@@ -99,13 +99,13 @@ afterAll(async () => {
   await new Promise<void>((resolve) => recorder.close(() => resolve()));
 });
 
-async function runTaskThrough(extraEnv: Record<string, string>): Promise<Captured> {
+async function runTaskThrough(extraEnv: Record<string, string>, family: "registre" | "ocr" = "ocr"): Promise<Captured> {
   const config = parseEcsConfig({ ...OUTPUTS, ...CREDENTIALS, AWS_ENDPOINT_URL_ECS: recorderUrl, ...extraEnv });
   const client = new EcsClient(config, { retries: 0 });
   const before = captured.length;
   await client.runTask({
-    taskDefinition: config.taskDefinitions.ocr,
-    containerName: config.containerNames.ocr,
+    taskDefinition: config.taskDefinitions[family],
+    containerName: config.containerNames[family],
     clientToken: "lease-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
     environment: runnerTaskEnvironment({ kind: "acte-ocr", environment: "prod", ledgerLeaseId: "lease-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" }),
     startedBy: "dispatch/prod",
@@ -164,6 +164,17 @@ describe("the dispatch function's RunTask request", () => {
       },
     });
     expect(String(body.clientToken)).toMatch(/^[\x21-\x7e]{1,64}$/);
+  });
+
+  it("runs OCR on Fargate Spot while registre stays on demand when only ECS_CAPACITY_PROVIDER_OCR is set", async () => {
+    const spot = { ECS_CAPACITY_PROVIDER_OCR: "FARGATE_SPOT" };
+    const ocr = JSON.parse((await runTaskThrough(spot, "ocr")).body) as Record<string, unknown>;
+    const registre = JSON.parse((await runTaskThrough(spot, "registre")).body) as Record<string, unknown>;
+    expect(ocr.capacityProviderStrategy).toEqual([{ capacityProvider: "FARGATE_SPOT", weight: 1 }]);
+    expect(ocr).not.toHaveProperty("launchType");
+    expect(registre).toMatchObject({ launchType: "FARGATE", taskDefinition: OUTPUTS.ECS_TASK_DEFINITION_REGISTRE });
+    expect(registre).not.toHaveProperty("capacityProviderStrategy");
+    for (const body of [ocr, registre]) expect(departures(body, reference.syntax, "")).toEqual([]);
   });
 
   it("is accepted by the local task runner, which starts the task with the overrides", async () => {

@@ -86,6 +86,12 @@ const ecsEnvSchema = z.object({
    * requests that carry both.
    */
   ECS_CAPACITY_PROVIDER: z.string().min(1).optional(),
+  /**
+   * Per family, instead of ECS_CAPACITY_PROVIDER: e.g. `FARGATE_SPOT` for
+   * OCR (short jobs, cheap to redo) while registre stays on demand.
+   */
+  ECS_CAPACITY_PROVIDER_REGISTRE: z.string().min(1).optional(),
+  ECS_CAPACITY_PROVIDER_OCR: z.string().min(1).optional(),
 });
 
 export interface EcsConfig {
@@ -99,7 +105,15 @@ export interface EcsConfig {
   readonly securityGroups: readonly string[];
   readonly assignPublicIp: "ENABLED" | "DISABLED";
   /** FARGATE unless a capacity provider is configured. */
-  readonly placement: { launchType: "FARGATE" } | { capacityProvider: string };
+  readonly placement: EcsPlacement;
+  /** Each family's placement: its own provider, else ECS_CAPACITY_PROVIDER, else FARGATE. */
+  readonly familyPlacement: Readonly<Record<RunnerFamily, EcsPlacement>>;
+}
+
+export type EcsPlacement = { launchType: "FARGATE" } | { capacityProvider: string };
+
+function placementOf(capacityProvider: string | undefined): EcsPlacement {
+  return capacityProvider === undefined ? { launchType: "FARGATE" } : { capacityProvider };
 }
 
 /** Raised when the ECS configuration is incomplete; names every offending variable. */
@@ -136,7 +150,11 @@ export function parseEcsConfig(environment: Readonly<Record<string, string | und
     subnets: e.ECS_SUBNETS,
     securityGroups: e.ECS_SECURITY_GROUPS ?? [],
     assignPublicIp: e.ECS_ASSIGN_PUBLIC_IP,
-    placement: e.ECS_CAPACITY_PROVIDER === undefined ? { launchType: "FARGATE" } : { capacityProvider: e.ECS_CAPACITY_PROVIDER },
+    placement: placementOf(e.ECS_CAPACITY_PROVIDER),
+    familyPlacement: {
+      registre: placementOf(e.ECS_CAPACITY_PROVIDER_REGISTRE ?? e.ECS_CAPACITY_PROVIDER),
+      ocr: placementOf(e.ECS_CAPACITY_PROVIDER_OCR ?? e.ECS_CAPACITY_PROVIDER),
+    },
   };
 }
 
@@ -282,14 +300,16 @@ export class EcsClient {
       throw new RangeError(`startedBy must be 1 to 128 letters, digits, '-', '_' or '/', got ${JSON.stringify(input.startedBy)}`);
     }
     const config = this.#config;
+    const family = RUNNER_FAMILIES.find((candidate) => config.taskDefinitions[candidate] === input.taskDefinition);
+    const placement = family === undefined ? config.placement : config.familyPlacement[family];
     const body = {
       cluster: config.cluster,
       taskDefinition: input.taskDefinition,
       count: 1,
       clientToken: input.clientToken,
-      ...("launchType" in config.placement
-        ? { launchType: config.placement.launchType }
-        : { capacityProviderStrategy: [{ capacityProvider: config.placement.capacityProvider, weight: 1 }] }),
+      ...("launchType" in placement
+        ? { launchType: placement.launchType }
+        : { capacityProviderStrategy: [{ capacityProvider: placement.capacityProvider, weight: 1 }] }),
       networkConfiguration: {
         awsvpcConfiguration: {
           subnets: config.subnets,
