@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { waitFor } from "../../infra/local/child-process.ts";
 import { startEcsTaskServer, type EcsTaskServer } from "../../infra/local/ecs-task-server.ts";
 import { freePort } from "../../infra/local/free-port.ts";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
@@ -23,10 +24,16 @@ const sleepyTask = fileURLToPath(new URL("../fixtures/sleepy-task.mjs", import.m
 let database: FreshDatabase;
 let server: EcsTaskServer;
 let redisKeyPrefix: string;
+/** What a started task does: wait (a booting runner), or exit at once (ECS stopped it before its runner registered). */
+let taskMode: "wait" | "exit" = "wait";
 
 beforeAll(async () => {
   database = await createFreshDatabase();
-  server = await startEcsTaskServer({ port: await freePort(), commandFor: () => ({ command: process.execPath, args: [sleepyTask] }), stopTimeoutMs: 500 });
+  server = await startEcsTaskServer({
+    port: await freePort(),
+    commandFor: () => ({ command: "/bin/sh", args: ["-c", `SLEEPY_MODE=${taskMode} SLEEPY_EXIT_CODE=1 exec "${process.execPath}" "${sleepyTask}"`] }),
+    stopTimeoutMs: 500,
+  });
 });
 
 afterAll(async () => {
@@ -36,6 +43,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   redisKeyPrefix = `${randomKeyPrefix("dispatch-capacity")}:`;
+  taskMode = "wait";
   await database.sql`delete from extraction_queue`;
 });
 
@@ -112,6 +120,25 @@ describe("dispatch and the shared budget", () => {
     expect(snapshot.allocated.vcpu).toBeLessThanOrEqual(snapshot.capacity.vcpu);
     expect(snapshot.leases).toHaveLength(2);
     expect(server.tasks().slice(before)).toHaveLength(2);
+  });
+
+  it("a task stopped before its runner registered frees its lease on the next dispatch, which starts another", async () => {
+    const before = server.tasks().length;
+    // 4 vCPU after the reserve: room for one registre only.
+    const prod = dispatcherFor("prod", { SERVER_MAX_CPU: "5", SERVER_RESERVE_CPU_PERCENT: "20" });
+    await prod.ledger.setLimits("if-missing");
+    await insertActes(2);
+    taskMode = "exit";
+    const first = await prod.run();
+    expect(first.started).toHaveLength(1);
+    await waitFor("the task to stop", async () => server.tasks()[before]?.lastStatus === "STOPPED", 10_000);
+    taskMode = "wait";
+
+    const second = await prod.run();
+    expect(second.returned).toEqual([{ leaseId: first.started[0]?.leaseId, taskArn: first.started[0]?.taskArn, reason: expect.stringMatching(/EssentialContainerExited/) }]);
+    // The room came back at once (not after a lease TTL): the same dispatch filled it.
+    expect(second.started).toHaveLength(1);
+    expect((await prod.ledger.snapshot()).leases.map((lease) => lease.id)).toEqual([second.started[0]?.leaseId]);
   });
 
   it("after the ledger lost its data, dispatch starts nothing until a lease TTL has passed", async () => {
