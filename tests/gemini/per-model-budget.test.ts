@@ -185,6 +185,27 @@ describe("requests per day", () => {
     expect(await budget.tryAdmit(STRONG, 10)).toMatchObject({ admitted: true, day: "2026-11-30" });
   });
 
+  it("callers held by the minute budgets are never told the day is over while requests are left", async () => {
+    // One request per 100 ms slice, three a day, twelve callers at once.
+    const budget = budgetFor({ [FAST]: { rpm: 4, rpd: 3 } }, { windowMs: 400, now: () => NOON_PACIFIC });
+    let sent = 0;
+    const usedWhenRefused: number[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, () =>
+        withGeminiBudget(budget, { model: FAST, estimatedTokens: 1, maxWaitMs: 10_000 }, async () => {
+          sent += 1;
+          return answer(1);
+        }).catch(async (error: unknown) => {
+          if (!(error instanceof GeminiDailyBudgetExhaustedError)) throw error;
+          // The day's count only grows: read after the refusal, it shows what the refusal saw.
+          usedWhenRefused.push((await budget.status([FAST])).models[FAST]?.rpd.used ?? -1);
+        }),
+      ),
+    );
+    expect(sent).toBe(3);
+    expect(usedWhenRefused).toEqual(Array.from({ length: 9 }, () => 3));
+  });
+
   it.each([
     ["an ordinary day", Date.UTC(2026, 10, 29, 20), "2026-11-29", Date.UTC(2026, 10, 29, 8), Date.UTC(2026, 10, 30, 8)],
     ["just before midnight Pacific", Date.UTC(2026, 10, 30, 7, 59, 59, 999), "2026-11-29", Date.UTC(2026, 10, 29, 8), Date.UTC(2026, 10, 30, 8)],

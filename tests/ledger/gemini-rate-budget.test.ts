@@ -14,7 +14,7 @@ import {
   parseRetryDelay,
   recordRateLimitedScript,
   recordUsageScript,
-  refundDailyScript,
+  checkModelScript,
   type Admission,
   type GeminiRateBudgetOptions,
 } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
@@ -75,8 +75,8 @@ const call = (estimatedTokens: number, extra: { maxWaitMs?: number } = {}) => ({
 describe("the budget's Lua scripts", () => {
   it.each([
     ["recordRateLimitedScript", recordRateLimitedScript, "9fe35b670b2c269941bd0e8eb8b7ac17678eb518"],
-    ["admitDailyScript", admitDailyScript, "c7807fc9a2bec1209a6b4569dd34435d3351061a"],
-    ["refundDailyScript", refundDailyScript, "a0f75a900827c8c12424aa52af89b881596f2073"],
+    ["checkModelScript", checkModelScript, "3c1dd229c2d14482701336965643af0b11f1b2c3"],
+    ["admitDailyScript", admitDailyScript, "ca81702039b9f934cd6249df61842dd6c72cd0ad"],
     ["recordUsageScript", recordUsageScript, "1c7a4bbdc96dd3942d8955a65757b3d01baecd4f"],
   ])("%s has its pinned SHA1, and Redis computes the same", async (_name, script, sha) => {
     expect(createHash("sha1").update(script).digest("hex")).toBe(sha);

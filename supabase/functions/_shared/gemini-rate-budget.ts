@@ -30,7 +30,8 @@ import type { ModelLimits } from "./gemini-config.ts";
  * counts. The price: one slice's share (a quarter of the minute's tokens) is
  * the largest call that fits.
  *
- * RPD: a counter per model and Pacific calendar day (`admitDailyScript`).
+ * RPD: a counter per model and Pacific calendar day (`checkModelScript`,
+ * `admitDailyScript`), counted last, once the minute budgets admitted.
  * The library's windows are fixed lengths aligned on the epoch, so a 24 h
  * window would reset at midnight UTC, and a Pacific day is 23 or 25 hours
  * twice a year. The day is computed from an injectable clock, so tests can
@@ -64,36 +65,45 @@ return left
 `;
 
 /**
- * The first step of an admission, one round trip: refuses while the model
- * cools down after a 429, then counts one request against the model's day if
- * it fits. Returns {2, cooldown ms left} while cooling down, {1, used} when
- * admitted, {0, used} when the day is used up, {0, -1} when a daily-quota 429
- * paused the model for the rest of the day.
+ * The first look of an admission, read-only (it runs beside the minute
+ * budgets, in the same round trip): {2, cooldown ms left} while the model
+ * cools down after a 429, {0, -1} when a daily-quota 429 paused it for the
+ * rest of the day, {0, used} when the day's requests are used up, {1, used}
+ * when there is room.
  */
-export const admitDailyScript = `
+export const checkModelScript = `
 local dayKey      = KEYS[1]           -- requests admitted for one model on one Pacific day
 local pauseKey    = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
 local cooldownKey = KEYS[3]           -- string whose TTL is the model's 429 cooldown left
 local limit       = tonumber(ARGV[1]) -- requests per day
-local expireAt    = tonumber(ARGV[2]) -- ms since epoch when the day's keys may go: its end plus a margin
 
 local cooldown = redis.call("PTTL", cooldownKey)
 if cooldown > 0 then return {2, cooldown} end
 if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
 local used = tonumber(redis.call("GET", dayKey) or "0")
 if used + 1 > limit then return {0, used} end
-used = redis.call("INCR", dayKey)
-redis.call("PEXPIREAT", dayKey, expireAt)
 return {1, used}
 `;
 
-/** Gives back a day's request that the minute budgets then refused; never creates the key (the day may be over). */
-export const refundDailyScript = `
-local dayKey = KEYS[1] -- requests admitted for one model on one Pacific day
-if redis.call("EXISTS", dayKey) == 1 and tonumber(redis.call("GET", dayKey)) > 0 then
-  return redis.call("DECR", dayKey)
-end
-return 0
+/**
+ * The last step of an admission: counts one request against a model's day
+ * if it fits. The day's count only ever grows by calls that are sent, so a
+ * caller is never told the day is over while another's attempt is being
+ * given back. Returns {1, used} when admitted, {0, used} when the day is
+ * used up, {0, -1} when a daily-quota 429 paused the model.
+ */
+export const admitDailyScript = `
+local dayKey   = KEYS[1]           -- requests admitted for one model on one Pacific day
+local pauseKey = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
+local limit    = tonumber(ARGV[1]) -- requests per day
+local expireAt = tonumber(ARGV[2]) -- ms since epoch when the day's keys may go: its end plus a margin
+
+if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
+local used = tonumber(redis.call("GET", dayKey) or "0")
+if used + 1 > limit then return {0, used} end
+used = redis.call("INCR", dayKey)
+redis.call("PEXPIREAT", dayKey, expireAt)
+return {1, used}
 `;
 
 /** Adds one call's numbers to a model's statistics of the day. */
@@ -243,7 +253,7 @@ export class GeminiRateBudget {
   readonly #maxBackoffMs: number;
   readonly #now: () => number;
   readonly #timeZone: string;
-  readonly #scripts: { readonly rateLimited: BudgetScript; readonly admitDaily: BudgetScript; readonly refundDaily: BudgetScript; readonly usage: BudgetScript };
+  readonly #scripts: { readonly rateLimited: BudgetScript; readonly checkModel: BudgetScript; readonly admitDaily: BudgetScript; readonly usage: BudgetScript };
 
   constructor(redis: Redis, config: { readonly limits: Readonly<Record<string, ModelLimits>> }, options: GeminiRateBudgetOptions = {}) {
     const { keyPrefix = "gemini", windowMs = 60_000, slicesPerWindow = 4, backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
@@ -260,8 +270,8 @@ export class GeminiRateBudget {
     dailyWindow(now(), dayTimeZone); // an unknown zone fails here, at start, not on the first call
     this.#scripts = {
       rateLimited: redis.createScript(recordRateLimitedScript),
+      checkModel: redis.createScript(checkModelScript),
       admitDaily: redis.createScript(admitDailyScript),
-      refundDaily: redis.createScript(refundDailyScript),
       usage: redis.createScript(recordUsageScript),
     };
     const common = {
@@ -330,38 +340,20 @@ export class GeminiRateBudget {
     }
     const window = this.today();
     const dayKey = buckets.keys.day(window.day);
-    const daily = await this.#scripts.admitDaily.exec(
-      [dayKey, buckets.keys.pause(window.day), buckets.keys.cooldown],
-      [String(buckets.limits.rpd), String(window.endsAt + DAY_KEY_MARGIN_MS)],
-    );
-    const [dayAdmitted, dayUsed] = numbers(daily);
-    if (dayAdmitted === 2) {
-      return { admitted: false, model, blockedBy: "cooldown", retryInMs: dayUsed, detail: `${model}: Gemini answered 429; cooling down for ${dayUsed} ms more` };
+    const pauseKey = buckets.keys.pause(window.day);
+    // Round trip 1: the model's cooldown and day (read-only) beside both minute budgets (counted).
+    const [check, tokens, requests] = await Promise.all([
+      this.#scripts.checkModel.exec([dayKey, pauseKey, buckets.keys.cooldown], [String(buckets.limits.rpd)]),
+      buckets.tpm.limit(SHARED, { rate: inputTokens }),
+      buckets.rpm.limit(SHARED),
+    ]);
+    const [modelOpen, modelValue] = numbers(check);
+    const giveBack = () => Promise.all([this.#refund(buckets.tpm, inputTokens, tokens.reset), this.#refund(buckets.rpm, 1, requests.reset)]);
+    if (modelOpen !== 1 || !tokens.success || !requests.success) await giveBack();
+    if (modelOpen === 2) {
+      return { admitted: false, model, blockedBy: "cooldown", retryInMs: modelValue, detail: `${model}: Gemini answered 429; cooling down for ${modelValue} ms more` };
     }
-    if (dayAdmitted !== 1) {
-      const resets = new Date(window.endsAt).toISOString();
-      return {
-        admitted: false,
-        model,
-        blockedBy: "rpd",
-        retryInMs: Math.max(0, window.endsAt - this.#now()),
-        resumesAt: window.endsAt,
-        detail:
-          dayUsed === -1
-            ? `${model}: Gemini answered 429 for the daily quota; paused until the reset at midnight Pacific (${resets})`
-            : `${model}: all ${buckets.limits.rpd} requests of ${window.day} used; the day resets at midnight Pacific (${resets})`,
-      };
-    }
-
-    // Both minute budgets in one round trip; whichever refused gives back what the other took.
-    const [tokens, requests] = await Promise.all([buckets.tpm.limit(SHARED, { rate: inputTokens }), buckets.rpm.limit(SHARED)]);
-    if (!tokens.success || !requests.success) {
-      await Promise.all([
-        this.#refund(buckets.tpm, inputTokens, tokens.reset),
-        this.#refund(buckets.rpm, 1, requests.reset),
-        this.#scripts.refundDaily.exec([dayKey], []),
-      ]);
-    }
+    if (modelOpen !== 1) return this.#dayOver(model, buckets, window, modelValue);
     if (!tokens.success) {
       return {
         admitted: false,
@@ -380,6 +372,12 @@ export class GeminiRateBudget {
         retryInMs: Math.max(0, requests.reset - Date.now()),
         detail: `${model}: requests budget: all ${requests.limit} requests per ${this.windowMs} ms used`,
       };
+    }
+    // Round trip 2: the day, counted only now that the minute has room.
+    const [dayAdmitted, dayUsed] = numbers(await this.#scripts.admitDaily.exec([dayKey, pauseKey], [String(buckets.limits.rpd), String(window.endsAt + DAY_KEY_MARGIN_MS)]));
+    if (dayAdmitted !== 1) {
+      await giveBack();
+      return this.#dayOver(model, buckets, window, dayUsed);
     }
     return { admitted: true, model, tokens: inputTokens, windowEndsAt: tokens.reset, day: window.day };
   }
@@ -469,6 +467,22 @@ export class GeminiRateBudget {
       cooldownRemainingMs,
       pausedUntil: paused > 0 || rpd.remaining <= 0 ? window.endsAt : null,
       today: { requests: stat("requests"), inputTokens: stat("inputTokens"), outputTokens: stat("outputTokens"), rateLimited: stat("rateLimited") },
+    };
+  }
+
+  /** The refusal for a model done for the day: `used` is -1 when Google's 429 paused it. */
+  #dayOver(model: string, buckets: ModelBuckets, window: DailyWindow, used: number): Admission {
+    const resets = new Date(window.endsAt).toISOString();
+    return {
+      admitted: false,
+      model,
+      blockedBy: "rpd",
+      retryInMs: Math.max(0, window.endsAt - this.#now()),
+      resumesAt: window.endsAt,
+      detail:
+        used === -1
+          ? `${model}: Gemini answered 429 for the daily quota; paused until the reset at midnight Pacific (${resets})`
+          : `${model}: all ${buckets.limits.rpd} requests of ${window.day} used; the day resets at midnight Pacific (${resets})`,
     };
   }
 
