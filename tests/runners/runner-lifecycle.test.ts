@@ -5,6 +5,7 @@
  * local Upstash endpoint. Each test checks what an operator would: row
  * status and attempts, the ledger's live leases, the exit code, the logs.
  */
+import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
@@ -13,6 +14,7 @@ import { CapacityLedger, type Lease } from "../../supabase/functions/_shared/cap
 import type { Environment } from "../../supabase/functions/_shared/environments.ts";
 import type { JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 import { RUNNER_EXIT_CODES } from "../../runners/lifecycle/run-runner.ts";
+import { REDACTED } from "../../runners/lifecycle/structured-log.ts";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 import { acteJob, indexJob, insertJob, insertJobs, jobRow, type QueueRow } from "../sql/queue-fixtures.ts";
@@ -308,13 +310,18 @@ describe("runner lifecycle", () => {
   test("exits non-zero when the database stays unreachable for the whole idle period, without logging its password", async () => {
     const ledger = ledgerWith();
     const lease = await acquireLease(ledger, "registre");
-    const unreachable = new URL(login.url);
-    unreachable.port = "1";
-    const runner = startRunner({ name: "offline-runner", kind: "registre", lease, env: { DATABASE_URL: unreachable.toString() } });
+    // A host that does not resolve, named like the password: the driver's
+    // error ("getaddrinfo ENOTFOUND <host>") then quotes the secret, so this
+    // run would print it if redaction failed.
+    const password = `offline${randomBytes(8).toString("hex")}`;
+    const unreachable = `postgres://runner:${password}@${password}.invalid:5432/postgres`;
+    const runner = startRunner({ name: "offline-runner", kind: "registre", lease, env: { DATABASE_URL: unreachable } });
 
     expect(await exitOf(runner)).toMatchObject({ code: RUNNER_EXIT_CODES.infrastructure });
-    expect(linesWith(runner, "claim failed; backing off").length).toBeGreaterThan(0);
-    expect(runner.output.join("\n")).not.toContain(login.password);
+    const failures = linesWith(runner, "claim failed; backing off");
+    expect(failures.length).toBeGreaterThan(0);
+    expect(JSON.stringify(failures[0])).toContain(`ENOTFOUND ${REDACTED}.invalid`);
+    expect(runner.output.join("\n")).not.toContain(password);
     expect(await liveLeaseIds(ledger)).not.toContain(lease.id);
   });
 });
