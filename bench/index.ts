@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { runDispatchBench } from "./dispatch.ts";
 import { runGeminiBudgetBench } from "./gemini-budget.ts";
 import { runLedgerBench } from "./ledger.ts";
+import { runOcrBench } from "./ocr.ts";
 import { runAllBenchmarks } from "./run-all.ts";
 import { runUtilizationBench, UTILIZATION_HELP } from "./utilization.ts";
 
@@ -11,6 +12,7 @@ const BENCHMARKS: Record<string, { describe: string; run: () => Promise<void>; h
   ledger: { describe: "capacity ledger: acquire+release pairs/s with 1, 8, 32 clients; over-allocations", run: runLedgerBench },
   dispatch: { describe: "insert → RunTask latency (p50/p95/p99), claim+complete jobs/s with 8 runners", run: runDispatchBench },
   gemini: { describe: "drain OCR-like Gemini calls through the per-model budget against per-model quotas: calls/s, 429s, budget fractions (--json)", run: runGeminiBudgetBench },
+  ocr: { describe: "OCR: rasterize+upscale ms/page (p50/p95), offline engine s/page, OCR pool vs a scaled Gemini quota: TPM fraction, 429s (--json)", run: runOcrBench },
   utilization: { describe: "drain a mixed backlog: binding resource's utilization, over-allocations, docs/min, chart (SVG); options: utilization --help", run: runUtilizationBench, help: UTILIZATION_HELP },
 };
 

@@ -6,6 +6,7 @@
  * a row pointing at nothing, fails for good after one attempt with a message
  * saying what to do; everything else is classified where it happens.
  */
+import { setMaxListeners } from "node:events";
 import { FinalJobError } from "../lifecycle/job-errors.ts";
 import type { ClaimedJob } from "../lifecycle/job-queue.ts";
 import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner.ts";
@@ -28,6 +29,8 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
     if (job.kind === "registre") throw new Error("the OCR handler was given a registre job: JOB_KIND must be index-ocr or acte-ocr");
     const path = job.supabasePath;
     if (path === null) throw new FinalJobError("the OCR job has no supabase_path: the registre stage stored no PDF for it");
+    // Each Gemini call in flight listens on the job's signal; an index runs a dozen at once.
+    setMaxListeners(0, context.signal);
     const startedAt = Date.now();
     let bytes: Uint8Array;
     try {

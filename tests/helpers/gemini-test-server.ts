@@ -12,7 +12,8 @@
  * - `GET /v1beta/files/{id}` (state PROCESSING, then ACTIVE after
  *   `fileProcessingMs`) and `DELETE /v1beta/files/{id}`.
  *
- * Replies carry `usageMetadata` (prompt, candidates, total tokens). Quotas are
+ * Replies carry `usageMetadata` (prompt, candidates, total tokens; input
+ * counted as Google documents it, images by 768 px tiles). Quotas are
  * per model like Google's (requests and input tokens per window, requests
  * per day), counted over a sliding window; exceeding one answers 429
  * RESOURCE_EXHAUSTED with `google.rpc.QuotaFailure` (metric, quota id, model)
@@ -22,6 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import sharp from "sharp";
 
 /** What a scripted answer sees of one generateContent call. */
 export interface GeminiGenerateRequest {
@@ -259,7 +261,7 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
         log({ kind, model, status: 400 });
         return;
       }
-      const generate = describeGenerate(model, inner, files);
+      const generate = await describeGenerate(model, inner, files);
       const wait = typeof latency === "function" ? latency(generate, kind) : latency;
       if (kind === "countTokens") {
         if (wait > 0) await sleep(wait);
@@ -412,8 +414,12 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
   };
 }
 
-/** Input tokens as the server counts them: a token per 4 characters of text, 258 per image or PDF page. */
-function describeGenerate(model: string, body: Record<string, unknown>, files: ReadonlyMap<string, GeminiStoredFile>): GeminiGenerateRequest {
+/**
+ * Input tokens as Google documents them: a token per 4 characters of text,
+ * 258 per PDF page, 258 per image up to 384 px on both sides and 258 per
+ * 768 × 768 tile of a larger one.
+ */
+async function describeGenerate(model: string, body: Record<string, unknown>, files: ReadonlyMap<string, GeminiStoredFile>): Promise<GeminiGenerateRequest> {
   const texts: string[] = [];
   const inlineData: Array<{ mimeType: string; bytes: number }> = [];
   const fileUris: string[] = [];
@@ -429,7 +435,7 @@ function describeGenerate(model: string, body: Record<string, unknown>, files: R
         const mimeType = typeof inline["mimeType"] === "string" ? inline["mimeType"] : "application/octet-stream";
         const bytes = Buffer.from(inline["data"], "base64");
         inlineData.push({ mimeType, bytes: bytes.byteLength });
-        mediaTokens += mimeType === "application/pdf" ? pdfPageCount(bytes) * GEMINI_TEST_TOKENS_PER_IMAGE : GEMINI_TEST_TOKENS_PER_IMAGE;
+        mediaTokens += mimeType === "application/pdf" ? pdfPageCount(bytes) * GEMINI_TEST_TOKENS_PER_IMAGE : await imageTokens(bytes);
       }
       const fileData = part["fileData"];
       if (isRecord(fileData) && typeof fileData["fileUri"] === "string") {
@@ -453,6 +459,16 @@ function describeGenerate(model: string, body: Record<string, unknown>, files: R
     promptTokenCount: estimateTextTokens(text) + estimateTextTokens(systemInstruction) + mediaTokens,
     body,
   };
+}
+
+async function imageTokens(bytes: Buffer): Promise<number> {
+  try {
+    const { width, height } = await sharp(bytes).metadata();
+    if (width <= 384 && height <= 384) return GEMINI_TEST_TOKENS_PER_IMAGE;
+    return Math.ceil(width / 768) * Math.ceil(height / 768) * GEMINI_TEST_TOKENS_PER_IMAGE;
+  } catch {
+    return GEMINI_TEST_TOKENS_PER_IMAGE; // Not an image sharp can read: counted as a small one.
+  }
 }
 
 function referencedFiles(body: Record<string, unknown>): string[] {
