@@ -22,7 +22,7 @@ describe("pg_cron on the private cluster", () => {
   it("schedules the named dispatch tick and reaper every minute", async () => {
     const jobs = await sql<{ jobname: string; schedule: string }[]>`select jobname, schedule from cron.job order by jobname`;
     expect(jobs.map((job) => job.jobname)).toEqual(expect.arrayContaining(["dispatch-tick", "reap-expired-leases"]));
-    for (const job of jobs) expect(job.schedule).toBe("* * * * *");
+    for (const job of jobs.filter((job) => job.jobname === "dispatch-tick" || job.jobname === "reap-expired-leases")) expect(job.schedule).toBe("* * * * *");
   });
 
   it("runs the dispatch tick's SQL when invoked: a dispatch hint goes out", async () => {
