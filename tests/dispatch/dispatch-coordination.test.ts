@@ -4,6 +4,7 @@ import { DispatchConfigError, parseDispatchConfig } from "../../supabase/functio
 import type { Redis } from "@upstash/redis";
 import { DispatchLock, extendLockScript, releaseLockScript } from "../../supabase/functions/_shared/dispatch-lock.ts";
 import { EnvironmentDemandBoard } from "../../supabase/functions/_shared/environment-demand.ts";
+import { waitFor } from "../../infra/local/child-process.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 describe("the dispatch lock (real Redis through the Upstash endpoint)", () => {
@@ -16,15 +17,16 @@ describe("the dispatch lock (real Redis through the Upstash endpoint)", () => {
     const key = randomKeyPrefix("lock");
     const events: string[] = [];
     let firstSignal: AbortSignal | undefined;
-    const first = new DispatchLock(upstashClient(), key, { ttlMs: 300 }).withLock(async ({ signal }) => {
+    // TTLs of seconds, not milliseconds: a busy machine may delay one extension by a few hundred ms.
+    const first = new DispatchLock(upstashClient(), key, { ttlMs: 1_500 }).withLock(async ({ signal }) => {
       firstSignal = signal;
       events.push("first in");
-      // Four TTLs long: without extension the lock would expire under it.
-      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      // Three TTLs long: without extension the lock would expire under it.
+      await new Promise((resolve) => setTimeout(resolve, 4_500));
       events.push("first out");
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const second = new DispatchLock(upstashClient(), key, { ttlMs: 300 }).withLock(async () => void events.push("second in"), 5_000);
+    await waitFor("the first dispatch to hold the lock", async () => events.length > 0, 5_000);
+    const second = new DispatchLock(upstashClient(), key, { ttlMs: 1_500 }).withLock(async () => void events.push("second in"), 10_000);
     await Promise.all([first, second]);
     expect(events).toEqual(["first in", "first out", "second in"]);
     expect(firstSignal?.aborted).toBe(false);

@@ -117,7 +117,7 @@ describe("after Redis loses its data", () => {
       }, 500);
       let afterWait;
       try {
-        afterWait = await waitUntilNotRecovering(dispatch, 6_000);
+        afterWait = await waitUntilNotRecovering(dispatch, 15_000);
       } finally {
         clearInterval(renewing);
       }
