@@ -89,10 +89,10 @@ const insertActes = (count: number) =>
 describe("dispatch and the shared budget", () => {
   it("RunTask timing out once then succeeding starts one task and holds one lease", async () => {
     const before = server.tasks().length;
-    const prod = dispatcherFor("prod", {}, 400);
+    const prod = dispatcherFor("prod", {}, 1_500);
     await prod.ledger.setLimits("if-missing");
     await insertActes(1);
-    server.delayNextRunTaskReplies(1, 1_500);
+    server.delayNextRunTaskReplies(1, 4_000);
     const outcome = await prod.run();
     expect(outcome.started).toHaveLength(1);
     expect(outcome.unknown).toEqual([]);

@@ -71,10 +71,10 @@ async function lease(ledger: CapacityLedger): Promise<Lease> {
 
 describe("RunTask and its lease", () => {
   it("RunTask timing out once then succeeding starts one task and holds one lease", async () => {
-    const { ledger, deps, logs } = harness({ timeoutMs: 400 });
+    const { ledger, deps, logs } = harness({ timeoutMs: 1_500 });
     const held = await lease(ledger);
     // ECS carries out the first call but its answer comes after the client gave up.
-    server.delayNextRunTaskReplies(1, 1_500);
+    server.delayNextRunTaskReplies(1, 4_000);
     const start = await startRunnerTask(deps, held);
 
     expect(start).toMatchObject({ status: "started" });
