@@ -1,0 +1,136 @@
+/**
+ * `npm run bench -- registre`: documents per minute one registre task
+ * fetches from the local registry replica with its delays off, with 1 and
+ * with 3 jobs in parallel (one browser, one account, a context per job, as
+ * in the runner), and the peak memory of all its Chromium processes
+ * together (PSS) against the ledger's 1 GB registre profile. The real SQL
+ * claim and completion, the real handler, real local storage. `--json`
+ * prints the results as one JSON line at the end. Asserts nothing.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "@upstash/redis";
+import postgres from "postgres";
+import { REGISTRY_CATALOGUE } from "../infra/local/registry-replica/catalogue.ts";
+import { startThrowawayStack } from "../infra/local/throwaway-stack.ts";
+import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
+import { RegistryCooldown } from "../supabase/functions/_shared/registry-cooldown.ts";
+import { connectJobDatabase, JobQueue, type ClaimedJob } from "../runners/lifecycle/job-queue.ts";
+import { createLogger } from "../runners/lifecycle/structured-log.ts";
+import { parseRegistreConfig } from "../runners/registre/registre-config.ts";
+import { registreJobHandler } from "../runners/registre/registre-job-handler.ts";
+import { RegistryAccounts } from "../runners/registre/registry-accounts.ts";
+import { RegistrySession } from "../runners/registre/registry-session.ts";
+import { createDocumentStorage } from "../runners/storage/document-storage.ts";
+import { chromiumDescendants, totalPssBytes } from "../tests/registre/process-tree.ts";
+
+const DOCUMENTS_PER_ROUND = 12;
+const PARALLEL_ROUNDS = [1, 3] as const;
+
+interface RoundResult {
+  parallel: number;
+  documents: number;
+  failed: number;
+  seconds: number;
+  documentsPerMinute: number;
+  peakChromiumPssMb: number;
+  chromiumProcessesAtPeak: number;
+}
+
+export async function runRegistreBench(): Promise<void> {
+  const json = process.argv.includes("--json");
+  const profileGb = parseCapacityConfig(process.env).profiles.registre.ramGb;
+  const storageDir = await mkdtemp(join(tmpdir(), "bench-registre-"));
+  console.log("registre bench: starting a throwaway local stack with the registry replica…");
+  // No task processes: this process is the one registre task being measured.
+  const stack = await startThrowawayStack("bench-registre", { taskCommand: () => ({ command: process.execPath, args: ["-e", ""] }) });
+  const admin = postgres(stack.urls.database, { max: 1, onnotice: () => {} });
+  const results: RoundResult[] = [];
+  try {
+    const fetchable = REGISTRY_CATALOGUE;
+    for (const parallel of PARALLEL_ROUNDS) {
+      await admin`delete from extraction_queue`;
+      for (let index = 0; index < DOCUMENTS_PER_ROUND; index += 1) {
+        const row = (fetchable[index % fetchable.length] as (typeof fetchable)[number]).row;
+        await admin`
+          insert into extraction_queue (document_source, document_number, circonscription_fonciere, cadastre, acte_type)
+          values (${row.document_source}, ${row.document_number}, ${row.circonscription_fonciere}, ${row.cadastre}, ${row.acte_type})`;
+      }
+      results.push(await measureRound(parallel, stack.urls.runnerDatabase, stack.urls.upstash, stack.secrets.upstashToken, stack.registry.url, storageDir));
+      const last = results.at(-1) as RoundResult;
+      console.log(
+        `  ${last.documents} documents in ${last.seconds.toFixed(1)} s = ${last.documentsPerMinute.toFixed(1)} docs/min, ` +
+          `peak Chromium PSS ${last.peakChromiumPssMb.toFixed(0)} MB (${last.chromiumProcessesAtPeak} processes), ${last.failed} failed`,
+      );
+    }
+  } finally {
+    await admin.end();
+    await stack.stop();
+    await rm(storageDir, { recursive: true, force: true });
+  }
+  console.log(`\nregistre task against the replica (delays off), ${DOCUMENTS_PER_ROUND} documents per round, catalogue mix of index, acte and plan:`);
+  console.log("parallel  docs/min  peak Chromium PSS  vs registre profile");
+  for (const result of results) {
+    console.log(
+      `${String(result.parallel).padStart(8)}  ${result.documentsPerMinute.toFixed(1).padStart(8)}  ${`${result.peakChromiumPssMb.toFixed(0)} MB`.padStart(17)}  ${`${((result.peakChromiumPssMb / (profileGb * 1024)) * 100).toFixed(0)} % of ${profileGb} GB`.padStart(19)}`,
+    );
+  }
+  if (json) console.log(JSON.stringify({ benchmark: "registre", profileRamGb: profileGb, documentsPerRound: DOCUMENTS_PER_ROUND, results }));
+}
+
+async function measureRound(parallel: number, databaseUrl: string, upstashUrl: string, upstashToken: string, registryUrl: string, storageDir: string): Promise<RoundResult> {
+  const log = createLogger({ base: { bench: "registre" }, write: () => {} });
+  const config = parseRegistreConfig({ REGISTRY_BASE_URL: registryUrl, REGISTRE_DEBUG_DIR: join(storageDir, "debug") });
+  const sql = connectJobDatabase(databaseUrl, { max: parallel + 1 });
+  const accountsSql = connectJobDatabase(databaseUrl, { max: 1 });
+  const queue = new JobQueue(sql, { kind: "registre", workerId: `bench-registre-${parallel}`, leaseSeconds: 300 });
+  const session = new RegistrySession(config, new RegistryAccounts(accountsSql, { workerId: `bench-registre-${parallel}`, leaseSeconds: 600, log }), log);
+  const handle = registreJobHandler({
+    config,
+    session,
+    storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
+    cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), ""),
+  });
+  let peakPss = 0;
+  let processesAtPeak = 0;
+  const sampler = setInterval(() => {
+    const pids = chromiumDescendants(process.pid);
+    const pss = totalPssBytes(pids);
+    if (pss > peakPss) {
+      peakPss = pss;
+      processesAtPeak = pids.length;
+    }
+  }, 100);
+  let documents = 0;
+  let failed = 0;
+  const startedAt = performance.now();
+  try {
+    const worker = async () => {
+      for (;;) {
+        const job: ClaimedJob | undefined = await queue.claim();
+        if (job === undefined) return;
+        try {
+          const outcome = await handle(job, { signal: new AbortController().signal, log });
+          if (outcome.kind === "extracted") await queue.completeExtraction(job, outcome.supabasePath);
+          documents += 1;
+          process.stdout.write(".");
+        } catch (error) {
+          failed += 1;
+          process.stdout.write(`\n  failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}\n`);
+          await queue.fail(job, error instanceof Error ? error.message : String(error), false);
+        }
+      }
+    };
+    process.stdout.write(`  ${parallel} job(s) in parallel: `);
+    await Promise.all(Array.from({ length: parallel }, worker));
+    process.stdout.write("\n");
+  } finally {
+    clearInterval(sampler);
+    await session.close();
+    await sql.end();
+    await accountsSql.end();
+  }
+  const seconds = (performance.now() - startedAt) / 1000;
+  return { parallel, documents, failed, seconds, documentsPerMinute: (documents / seconds) * 60, peakChromiumPssMb: peakPss / 2 ** 20, chromiumProcessesAtPeak: processesAtPeak };
+}
