@@ -6,6 +6,7 @@
 import { cluster } from "./cluster.ts";
 import { runnerAssignPublicIp, runnerSecurityGroup, runnerSubnets } from "./network.ts";
 import { RUNNER_CONTAINER_NAMES } from "./runner-containers.ts";
+import { RUNNER_CAPACITY_PROVIDERS } from "./runner-placement.ts";
 import { ocrTask, registreTask } from "./tasks.ts";
 
 /**
@@ -68,8 +69,8 @@ const familyOf = (task: sst.aws.Task) => task.nodes.taskDefinition.apply((defini
  * `sst deploy` prints them and writes them to .sst/outputs.json; deploy.md
  * turns that file into `supabase secrets set`. AWS_ACCESS_KEY_ID and
  * AWS_SECRET_ACCESS_KEY come from `aws iam create-access-key` instead.
- * ECS_CAPACITY_PROVIDER is left to the operator: the cluster accepts
- * FARGATE_SPOT whenever dispatch asks for it.
+ * Each family's capacity provider (runner-placement.ts) is one of the two
+ * the cluster registers.
  */
 export const dispatchSecrets = {
   AWS_REGION: aws.getRegionOutput().region,
@@ -82,4 +83,6 @@ export const dispatchSecrets = {
   ECS_SUBNETS: runnerSubnets.apply((ids) => $resolve(ids)).apply((ids) => ids.join(",")),
   ECS_SECURITY_GROUPS: runnerSecurityGroup.id,
   ECS_ASSIGN_PUBLIC_IP: runnerAssignPublicIp,
+  ECS_CAPACITY_PROVIDER_REGISTRE: RUNNER_CAPACITY_PROVIDERS.registre,
+  ECS_CAPACITY_PROVIDER_OCR: RUNNER_CAPACITY_PROVIDERS.ocr,
 };

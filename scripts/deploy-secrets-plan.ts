@@ -57,6 +57,8 @@ export const OUTPUT_SECRETS = [
   "ECS_SUBNETS",
   "ECS_SECURITY_GROUPS",
   "ECS_ASSIGN_PUBLIC_IP",
+  "ECS_CAPACITY_PROVIDER_REGISTRE",
+  "ECS_CAPACITY_PROVIDER_OCR",
 ] as const;
 
 /**
@@ -72,7 +74,11 @@ export const REQUIRED_INPUTS: readonly { secret: string; input: string }[] = [
   { secret: "AWS_SECRET_ACCESS_KEY", input: "DISPATCH_AWS_SECRET_ACCESS_KEY" },
 ];
 
-/** Function settings passed on only when the shell sets them; dispatch has defaults for each. */
+/**
+ * Function settings passed on only when the shell sets them; dispatch has
+ * defaults for each. One that is also an output (the capacity providers)
+ * replaces the output's value.
+ */
 export const OPTIONAL_INPUTS = [
   "DISPATCH_WEIGHTS",
   "GEMINI_TPM_PER_INDEX_TASK",
@@ -163,8 +169,18 @@ export function planSecrets(options: {
       source: { kind: "computed", description: "capacity settings of the shell, as deployed (infra/runner-sizes.ts)" },
       value,
     })),
-    ...OPTIONAL_INPUTS.filter((name) => env[name] !== undefined).map((name) => fromInput(name, name)),
   ];
+  for (const name of OPTIONAL_INPUTS.filter((candidate) => env[candidate] !== undefined)) {
+    const overridden = functionSecrets.findIndex((secret) => secret.name === name);
+    if (overridden >= 0) {
+      // The shell's choice wins; the output is then not needed.
+      const output = `SST output ${name}`;
+      if (missing.includes(output)) missing.splice(missing.indexOf(output), 1);
+      functionSecrets.splice(overridden, 1, fromInput(name, name));
+    } else {
+      functionSecrets.push(fromInput(name, name));
+    }
+  }
   const dispatchSecret = functionSecrets.find((secret) => secret.name === "DISPATCH_SECRET");
   const vaultSecrets: PlannedSecret[] = [
     { name: VAULT_SECRETS.functionsUrl, source: { kind: "computed", description: `https://<project ref>.supabase.co` }, value: functionsUrl },

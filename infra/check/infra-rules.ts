@@ -25,6 +25,7 @@ import { parseEcsConfig, RUNNER_FAMILIES, RUNNER_TASK_ENV, type RunnerFamily } f
 import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 import { FARGATE_CPU_OPTIONS } from "../fargate-sizes.ts";
 import { RUNNER_CONTAINER_NAMES } from "../runner-containers.ts";
+import { RUNNER_CAPACITY_PROVIDERS } from "../runner-placement.ts";
 import { RUNNER_SECRETS, runnerSecretsOf } from "../runner-secrets.ts";
 import { billedCapacity, runnerFamilySizes } from "../runner-sizes.ts";
 import type { InfraSummary, PolicyStatement, TaskSummary } from "./infra-summary.ts";
@@ -160,6 +161,9 @@ function checkOutputs(summary: InfraSummary, problems: string[]): void {
     const task = summary.tasks.find((candidate) => familyOfTask(candidate) === family);
     const variable = `ECS_TASK_DEFINITION_${family.toUpperCase()}`;
     if (task && values[variable] !== task.family) problems.push(`outputs: ${variable} is ${values[variable]}, the task definition family is ${task.family}`);
+    const providerVariable = `ECS_CAPACITY_PROVIDER_${family.toUpperCase()}`;
+    if (values[providerVariable] !== RUNNER_CAPACITY_PROVIDERS[family]) problems.push(`outputs: ${providerVariable} is ${values[providerVariable]}, runner-placement.ts says ${RUNNER_CAPACITY_PROVIDERS[family]}`);
+    if (!summary.cluster.capacityProviders.includes(values[providerVariable] ?? "")) problems.push(`outputs: ${providerVariable} names a capacity provider the cluster does not have`);
     const containerVariable = `ECS_CONTAINER_NAME_${family.toUpperCase()}`;
     if (values[containerVariable] !== RUNNER_CONTAINER_NAMES[family]) problems.push(`outputs: ${containerVariable} is ${values[containerVariable]}`);
   }

@@ -27,6 +27,8 @@ const OUTPUTS = {
   ECS_SUBNETS: "subnet-0a1b2c3d4e5f60718,subnet-0a1b2c3d4e5f60719",
   ECS_SECURITY_GROUPS: "sg-0a1b2c3d4e5f60718",
   ECS_ASSIGN_PUBLIC_IP: "ENABLED",
+  ECS_CAPACITY_PROVIDER_REGISTRE: "FARGATE",
+  ECS_CAPACITY_PROVIDER_OCR: "FARGATE_SPOT",
   DispatchIamUser: "DispatchUser-1234567",
   Stage: "prod",
 };
@@ -103,6 +105,7 @@ describe("npm run deploy:secrets", () => {
     expect(config.ecs.cluster).toBe(OUTPUTS.ECS_CLUSTER);
     expect(config.ecs.credentials.accessKeyId).toBe(INPUTS.DISPATCH_AWS_ACCESS_KEY_ID);
     expect(config.weights.prod).toBe(5);
+    expect(config.ecs.familyPlacement).toEqual({ registre: { capacityProvider: "FARGATE" }, ocr: { capacityProvider: "FARGATE_SPOT" } });
     // The ledger counts what AWS bills, the same numbers the task definitions carry.
     expect(config.capacity.profiles.registre).toMatchObject({ vcpu: 4, ramGb: 8 });
     expect(config.capacity.profiles["acte-ocr"]).toMatchObject({ vcpu: 2, ramGb: 4 });
@@ -121,6 +124,11 @@ describe("npm run deploy:secrets", () => {
     for (const name of required) expect(runnerConfig).toContain(`${name}: z.`);
     const provided = new Set([...RUNNER_SECRETS.map((entry) => entry.variable), ...Object.values(RUNNER_TASK_ENV)]);
     for (const name of [...required, "SUPABASE_URL", "SUPABASE_STORAGE_KEY", "GEMINI_API_KEY"]) expect(provided.has(name)).toBe(true);
+  });
+
+  it("lets the shell override an output's capacity provider", () => {
+    const secrets = plan({ ...INPUTS, ECS_CAPACITY_PROVIDER_OCR: "FARGATE" }).functionSecrets.filter((secret) => secret.name === "ECS_CAPACITY_PROVIDER_OCR");
+    expect(secrets).toEqual([{ name: "ECS_CAPACITY_PROVIDER_OCR", source: { kind: "input", name: "ECS_CAPACITY_PROVIDER_OCR" }, value: "FARGATE" }]);
   });
 
   it("refuses, naming them, when inputs or outputs are missing or the outputs are another stage's", () => {

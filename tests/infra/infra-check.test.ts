@@ -128,6 +128,8 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       "AWS_REGION",
       "DispatchIamUser",
       "ECS_ASSIGN_PUBLIC_IP",
+      "ECS_CAPACITY_PROVIDER_OCR",
+      "ECS_CAPACITY_PROVIDER_REGISTRE",
       "ECS_CLUSTER",
       "ECS_CONTAINER_NAME_OCR",
       "ECS_CONTAINER_NAME_REGISTRE",
@@ -139,6 +141,8 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     ]);
     expect(report.outputValues.ECS_SUBNETS).toMatch(/^subnet-[0-9a-f]+,subnet-[0-9a-f]+$/);
     expect(report.outputValues.ECS_TASK_DEFINITION_REGISTRE).toBe(task(report, "registre").family);
+    // OCR on Spot, registre on demand.
+    expect(report.outputValues).toMatchObject({ ECS_CAPACITY_PROVIDER_OCR: "FARGATE_SPOT", ECS_CAPACITY_PROVIDER_REGISTRE: "FARGATE" });
   });
 
   it("leaves .dockerignore keeping .sst out of the image context, so SST does not rewrite it", () => {

@@ -1,0 +1,20 @@
+/**
+ * Which Fargate capacity each runner family starts on. OCR runs on Fargate
+ * Spot (about 70 % cheaper; a reclaimed task gets SIGTERM and two minutes,
+ * the runner releases its job without spending an attempt, and an OCR job is
+ * cheap to redo); registre stays on demand, because a registry session that
+ * is cut loses a login and a queue position on the site. dispatch-access.ts
+ * outputs the choice as ECS_CAPACITY_PROVIDER_<FAMILY>, deploy:secrets hands
+ * it to the function (ecs-client.ts), and an operator can override either
+ * by exporting the variable before deploy:secrets.
+ *
+ * Plain TypeScript without SST globals: the scripts and tests import it.
+ */
+import type { RunnerFamily } from "../supabase/functions/_shared/ecs-client.ts";
+
+export type FargateCapacityProvider = "FARGATE" | "FARGATE_SPOT";
+
+export const RUNNER_CAPACITY_PROVIDERS = {
+  registre: "FARGATE",
+  ocr: "FARGATE_SPOT",
+} as const satisfies Record<RunnerFamily, FargateCapacityProvider>;
