@@ -113,6 +113,8 @@ function render(report: StatusReport): string {
     out.push(`  vCPU ${bar(allocated.vcpu, capacity.vcpu)} ${allocated.vcpu} of ${capacity.vcpu} (${percent(allocated.vcpu, capacity.vcpu)} %)`);
     out.push(`  RAM  ${bar(allocated.ramGb, capacity.ramGb)} ${allocated.ramGb} of ${capacity.ramGb} GB (${percent(allocated.ramGb, capacity.ramGb)} %)`);
     out.push(`  leases: ${JOB_KINDS.map((kind) => `${kind} ${byKind[kind].leases}`).join(", ")}`);
+    const holding = ENVIRONMENTS.filter((environment) => report.capacity?.byEnvironment[environment].leases);
+    out.push(`  by environment: ${holding.length === 0 ? "nothing held" : holding.map((environment) => `${environment} ${report.capacity?.byEnvironment[environment].vcpu} vCPU, ${report.capacity?.byEnvironment[environment].ramGb} GB`).join("; ")}`);
   }
 
   out.push("", `GEMINI (current ${report.gemini === null ? "" : `${report.gemini.windowMs / 1000} s `}window, per model)`);

@@ -7,6 +7,7 @@ import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-c
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { RUNNER_FAMILIES, type RunnerFamily } from "../../supabase/functions/_shared/ecs-client.ts";
+import type { Environment } from "../../supabase/functions/_shared/environments.ts";
 import { startEcsTaskServer, type EcsTaskServer, type LocalTaskCommand } from "./ecs-task-server.ts";
 import { startEdgeRuntime } from "./edge-runtime.ts";
 import { isListening } from "./free-port.ts";
@@ -38,6 +39,14 @@ export interface LocalStackOptions {
   budgetEnv?: Record<string, string>;
   /** The local registry replica registre tasks fetch from. @default a free port, the site's 20-minute session timeout, no delays */
   registry?: { port?: number; sessionIdleMs?: number; behaviour?: Partial<ReplicaBehaviour> };
+  /** The environment this stack plays (its dispatch function's ENVIRONMENT). @default "dev" */
+  environment?: Environment;
+  /**
+   * Another stack's Redis and Upstash endpoint, used instead of starting
+   * them: every environment shares one capacity and Gemini budget, as in
+   * production. @default start a private redis-server and endpoint
+   */
+  sharedUpstash?: { redis: RedisServer; url: string; token: string };
 }
 
 export interface LocalStack {
@@ -100,18 +109,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const functionsUrl = `http://127.0.0.1:${ports.functions}`;
     await configureDatabase(cluster.url(), functionsUrl, secrets);
 
-    const redis = await startRedisServer({ port: ports.redis });
-    stops.push(() => redis.stop());
-    pids.push(() => redis.process.child.pid);
-    const upstash = await startUpstashRestServer({ redisUrl: redis.url, token: secrets.upstashToken, port: ports.upstash });
-    stops.push(() => upstash.close());
-    log({ level: "info", msg: "redis ready", redis: redis.url, upstash: upstash.url });
+    const shared = options.sharedUpstash;
+    const redis = shared?.redis ?? (await startRedisServer({ port: ports.redis }));
+    if (shared === undefined) {
+      stops.push(() => redis.stop());
+      pids.push(() => redis.process.child.pid);
+    }
+    const upstashToken = shared?.token ?? secrets.upstashToken;
+    let upstashUrl = shared?.url ?? "";
+    if (shared === undefined) {
+      const upstash = await startUpstashRestServer({ redisUrl: redis.url, token: upstashToken, port: ports.upstash });
+      stops.push(() => upstash.close());
+      upstashUrl = upstash.url;
+    }
+    log({ level: "info", msg: shared === undefined ? "redis ready" : "sharing redis", redis: redis.url, upstash: upstashUrl });
 
     const budgetEnv = options.budgetEnv ?? {};
     // No task runs yet: the budget's limits are this stack's own, with no wait
     // for tasks to re-register (that wait is for a ledger that lost its data).
     await new CapacityLedger(
-      new UpstashRedis({ url: upstash.url, token: secrets.upstashToken, enableTelemetry: false }),
+      new UpstashRedis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }),
       parseCapacityConfig(budgetEnv),
       { keyPrefix: redisKeyPrefixes(budgetEnv["REDIS_KEY_PREFIX"] ?? "").ledger },
     ).setLimits("replace");
@@ -136,8 +153,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         PATH: process.env["PATH"] ?? "/usr/bin:/bin",
         HOME: process.env["HOME"] ?? "/tmp",
         DATABASE_URL: runnerDatabaseUrl,
-        UPSTASH_REDIS_REST_URL: upstash.url,
-        UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
+        UPSTASH_REDIS_REST_URL: upstashUrl,
+        UPSTASH_REDIS_REST_TOKEN: upstashToken,
         REGISTRY_BASE_URL: registry.url,
         STORAGE_LOCAL_DIR: join(stateDir, "storage"),
         REGISTRE_DEBUG_DIR: join(stateDir, "registre-debug"),
@@ -158,10 +175,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       env: {
         SUPABASE_URL: functionsUrl,
         SUPABASE_DB_URL: cluster.url(),
-        UPSTASH_REDIS_REST_URL: upstash.url,
-        UPSTASH_REDIS_REST_TOKEN: secrets.upstashToken,
+        UPSTASH_REDIS_REST_URL: upstashUrl,
+        UPSTASH_REDIS_REST_TOKEN: upstashToken,
         DISPATCH_SECRET: secrets.dispatchSecret,
-        ENVIRONMENT: "dev",
+        ENVIRONMENT: options.environment ?? "dev",
         AWS_ENDPOINT_URL_ECS: ecs.url,
         AWS_REGION: "ca-central-1",
         AWS_ACCESS_KEY_ID: "local",
@@ -197,7 +214,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         runnerDatabase: cluster.url("postgres", "runner", secrets.runnerPassword),
         functions: functionsUrl,
         redis: redis.url,
-        upstash: upstash.url,
+        upstash: upstashUrl,
         ecs: ecs.url,
       },
       postgres: cluster,

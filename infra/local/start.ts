@@ -8,12 +8,13 @@ import postgres from "postgres";
 import { isProcessAlive } from "./child-process.ts";
 import { demoDecision, enqueueDemo, followDemo } from "./demo-batch.ts";
 import type { LocalConnections } from "../../scripts/stack-targets.ts";
-import { DEFAULT_LOCAL_PORTS } from "./local-ports.ts";
+import { DEFAULT_LOCAL_PORTS, type LocalPorts } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";
-import { startLocalStack, type StackLog } from "./stack.ts";
+import { startLocalStack, type LocalStack, type StackLog } from "./stack.ts";
+import { ENVIRONMENTS, isEnvironment, type Environment } from "../../supabase/functions/_shared/environments.ts";
 import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
-const HELP = `Usage: npm start [-- --json] [-- --verbose] [-- --no-demo]
+const HELP = `Usage: npm start [-- --json] [-- --verbose] [-- --no-demo] [-- --environments dev,prod]
 
 Starts the embedded local stack and keeps it running until Ctrl+C:
   PostgreSQL 15 + pg_cron   127.0.0.1:${DEFAULT_LOCAL_PORTS.postgres} (migrations applied)
@@ -32,6 +33,11 @@ Options:
   --json      one JSON object per line instead of readable lines
   --verbose   include debug lines (every forwarded hint)
   --no-demo   do not enqueue the demo batch
+  --environments dev,prod
+              one stack per environment (its own Postgres, dispatch function,
+              ECS endpoint; ports 100 higher for each further one), all on the
+              first one's Upstash: one shared budget, the fair share between
+              environments visible in \`npm run status\` (default: dev)
   --help      this text
 
 While it runs: \`npm run status\` shows the state, \`npm run enqueue -- …\` adds a request.
@@ -42,12 +48,19 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
     "no-demo": { type: "boolean", default: false },
+    environments: { type: "string", default: "dev" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
+}
+const environments = [...new Set(values.environments.split(",").map((name) => name.trim()).filter((name) => name !== ""))];
+const unknownEnvironments = environments.filter((name) => !isEnvironment(name));
+if (environments.length === 0 || unknownEnvironments.length > 0) {
+  process.stderr.write(`--environments: use a comma-separated list of ${ENVIRONMENTS.join(", ")}${unknownEnvironments.length > 0 ? `; unknown: ${unknownEnvironments.join(", ")}` : ""}\n`);
+  process.exit(2);
 }
 
 const log: StackLog = (entry) => {
@@ -74,30 +87,78 @@ if (existsSync(lockFile)) {
 await writeFile(lockFile, String(process.pid));
 
 let stopping = false;
-const stack = await startLocalStack({ stateDir, ports: DEFAULT_LOCAL_PORTS, log }).catch(async (error: unknown) => {
+// One stack per environment, as two Supabase projects and two SST stages
+// would be: its own Postgres (and pg_cron), dispatch function, ECS endpoint
+// and registry replica. The first environment's Redis and Upstash endpoint
+// are everyone's: one capacity and Gemini budget for all, as in production.
+const stacks: { environment: Environment; stack: LocalStack }[] = [];
+const stopAll = async () => {
+  for (const { stack } of [...stacks].reverse()) await stack.stop();
+};
+try {
+  for (const [position, name] of environments.entries()) {
+    const environment = name as Environment;
+    const envLog: StackLog = environments.length === 1 ? log : (entry) => log({ ...entry, msg: `[${environment}] ${entry.msg}` });
+    const first = stacks[0]?.stack;
+    const stack = await startLocalStack({
+      stateDir: stateDirFor(position, environment),
+      ports: portsFor(position),
+      log: envLog,
+      environment,
+      ...(first === undefined ? {} : { sharedUpstash: { redis: first.redis, url: first.urls.upstash, token: first.secrets.upstashToken } }),
+    });
+    stacks.push({ environment, stack });
+  }
+} catch (error) {
+  await stopAll();
   await rm(lockFile, { force: true });
   process.stderr.write(`local stack failed to start: ${errorMessage(error)}\n`);
   process.exit(1);
-});
+}
+const shared = stacks[0]?.stack;
+if (shared === undefined) process.exit(1);
 
 // Where `npm run status` and `npm run enqueue` find this stack (secret: the Upstash token).
 const connectionsFile = join(stateDir, "connections.json");
 const connections: LocalConnections = {
-  databases: [{ environment: "dev", url: stack.urls.database }],
-  upstash: { url: stack.urls.upstash, token: stack.secrets.upstashToken },
+  databases: stacks.map(({ environment, stack }) => ({ environment, url: stack.urls.database })),
+  upstash: { url: shared.urls.upstash, token: shared.secrets.upstashToken },
   redisKeyPrefix: "",
   budgetEnv: {},
 };
 await writeFile(connectionsFile, JSON.stringify(connections, null, 2), { mode: 0o600 });
 
-log({ level: "info", msg: "local stack running; Ctrl+C stops everything", psql: `psql ${stack.urls.database}`, logs: join(stateDir, "logs") });
+for (const [position, { environment, stack }] of stacks.entries()) {
+  log({ level: "info", msg: `local stack running (${environment}); Ctrl+C stops everything`, psql: `psql ${stack.urls.database}`, logs: join(stateDirFor(position, environment), "logs") });
+}
 log({ level: "info", msg: "watch it with `npm run status -- --watch`; add a request with `npm run enqueue -- acte --circonscription Montréal --number '12 345 678' --type Acte`" });
 
 const demoStop = new AbortController();
-void runDemo(stack.urls.database).catch((error: unknown) => log({ level: "warn", msg: "demo stopped", error: errorMessage(error) }));
+for (const { environment, stack } of stacks) {
+  void runDemo(stack.urls.database, stacks.length === 1 ? log : (entry) => log({ ...entry, msg: `[${environment}] ${entry.msg}` })).catch((error: unknown) =>
+    log({ level: "warn", msg: "demo stopped", environment, error: errorMessage(error) }),
+  );
+}
+
+/** The first environment keeps the usual state folder (and its lock file); each further one has its own. */
+function stateDirFor(position: number, environment: Environment): string {
+  return position === 0 ? stateDir : join(LOCAL_STACK_DIR, environment);
+}
+
+/** Ports of the n-th environment: the defaults, then 100 higher for each further one. */
+function portsFor(position: number): LocalPorts {
+  const offset = position * 100;
+  return {
+    functions: DEFAULT_LOCAL_PORTS.functions + offset,
+    postgres: DEFAULT_LOCAL_PORTS.postgres + offset,
+    redis: DEFAULT_LOCAL_PORTS.redis + offset,
+    upstash: DEFAULT_LOCAL_PORTS.upstash + offset,
+    ecs: DEFAULT_LOCAL_PORTS.ecs + offset,
+  };
+}
 
 /** The first-run demo, in the background: the stack serves (and Ctrl+C works) meanwhile. */
-async function runDemo(databaseUrl: string): Promise<void> {
+async function runDemo(databaseUrl: string, log: StackLog): Promise<void> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const decision = await demoDecision(sql, process.env, values["no-demo"]);
@@ -122,8 +183,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     stopping = true;
     demoStop.abort();
     log({ level: "info", msg: `${signal}: stopping the local stack` });
-    void stack
-      .stop()
+    void stopAll()
       .then(() => rm(lockFile, { force: true }))
       .then(() => rm(connectionsFile, { force: true }))
       .then(() => {

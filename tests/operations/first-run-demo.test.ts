@@ -1,20 +1,15 @@
-import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { demoDecision, demoRequests, enqueueDemo, followDemo } from "../../infra/local/demo-batch.ts";
-import type { StackLog } from "../../infra/local/stack.ts";
-import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
-import type { LocalStack } from "../../infra/local/stack.ts";
+import { demoDecision, demoRequests, enqueueDemo } from "../../infra/local/demo-batch.ts";
 import { findCatalogueDocument } from "../../infra/local/registry-replica/catalogue.ts";
+import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 
-let stack: LocalStack;
-let sql: postgres.Sql;
+// The demo's run through the whole pipeline is in first-run-demo.long.ts (npm run test:long).
+let db: FreshDatabase;
 beforeAll(async () => {
-  stack = await startThrowawayStack("first-run-demo", { budgetEnv: { RUNNER_IDLE_EXIT_SECONDS: "2" } });
-  sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
+  db = await createFreshDatabase();
 });
 afterAll(async () => {
-  await sql?.end();
-  await stack?.stop();
+  await db.drop();
 });
 
 describe("the first-run demo of npm start", () => {
@@ -27,30 +22,17 @@ describe("the first-run demo of npm start", () => {
     expect(found.map((document) => document !== undefined)).toEqual([true, true, true, false]);
   });
 
-  it("LOCAL_DEMO=off and --no-demo enqueue nothing", async () => {
-    expect(await demoDecision(sql, { LOCAL_DEMO: "off" }, false)).toEqual({ run: false, reason: "LOCAL_DEMO=off" });
-    expect(await demoDecision(sql, {}, true)).toEqual({ run: false, reason: "--no-demo" });
-    expect(await sql`select id from extraction_queue`).toEqual([]);
-  });
+  it("LOCAL_DEMO=off and --no-demo enqueue nothing; an empty queue gets the batch once", async () => {
+    expect(await demoDecision(db.sql, { LOCAL_DEMO: "off" }, false)).toEqual({ run: false, reason: "LOCAL_DEMO=off" });
+    expect(await demoDecision(db.sql, {}, true)).toEqual({ run: false, reason: "--no-demo" });
+    expect(await db.sql`select id from extraction_queue`).toEqual([]);
 
-  it("on an empty queue, takes every demo row to a terminal status and says so", async () => {
-    expect(await demoDecision(sql, {}, false)).toEqual({ run: true });
-    const rows = await enqueueDemo(sql);
-    expect(rows).toHaveLength(4);
+    expect(await demoDecision(db.sql, {}, false)).toEqual({ run: true });
+    const rows = await enqueueDemo(db.sql);
+    const stored = await db.sql<{ id: string; document_source: string; status_id: number }[]>`select id, document_source, status_id from extraction_queue`;
+    expect(stored.map((row) => row.id).sort()).toEqual(rows.map((row) => row.id).sort());
+    expect(stored.every((row) => row.status_id === 1)).toBe(true);
     // A queue with rows is never given the demo again.
-    expect(await demoDecision(sql, {}, false)).toEqual({ run: false, reason: "the queue already has 4 row(s)" });
-
-    const lines: string[] = [];
-    const log: StackLog = (entry) => lines.push(entry.msg);
-    const outcome = await Promise.race([
-      followDemo(sql, rows, log, { pollMs: 200 }),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`demo rows not terminal after 90 s; progress: ${lines.join(" | ")}`)), 90_000)),
-    ]);
-    expect([...outcome.keys()].sort()).toEqual(rows.map((row) => row.id).sort());
-    for (const state of outcome.values()) expect([4, 5]).toContain(state.status_id);
-    const final = await sql<{ status_id: number }[]>`select status_id from extraction_queue where status_id not in (4, 5)`;
-    expect(final).toEqual([]);
-    // Progress was shown for each row, ending in a terminal status.
-    for (const row of rows) expect(lines.some((line) => line.startsWith(`demo: ${row.label} → `) && /→ (4|5) /.test(line))).toBe(true);
-  }, 120_000);
+    expect(await demoDecision(db.sql, {}, false)).toEqual({ run: false, reason: "the queue already has 4 row(s)" });
+  });
 });

@@ -1,6 +1,8 @@
+import { join } from "node:path";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
+import { PROJECT_ROOT } from "../../infra/local/paths.ts";
 import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
 import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
 import { isJobKind } from "../../supabase/functions/_shared/job-kinds.ts";
@@ -16,8 +18,12 @@ interface RunningRow {
 
 describe("the running_tasks view", () => {
   it("lists exactly the tasks the local ECS endpoint runs, with what each holds, and records every exit", async () => {
-    // Jobs that last long enough to watch the tasks while they run; runners that leave soon after.
-    const stack = await startThrowawayStack("running-tasks", { budgetEnv: { TEST_JOB_DURATION_MS: "1500", RUNNER_IDLE_EXIT_SECONDS: "1" } });
+    // The lifecycle test handler (the bookkeeping is the runner lifecycle's, whatever the job): jobs that
+    // last long enough to watch the tasks while they run, runners that leave soon after.
+    const stack = await startThrowawayStack("running-tasks", {
+      budgetEnv: { TEST_JOB_DURATION_MS: "1500", RUNNER_IDLE_EXIT_SECONDS: "1" },
+      taskCommand: () => ({ command: join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), args: [join(PROJECT_ROOT, "runners", "test-job", "main.ts")], cwd: PROJECT_ROOT }),
+    });
     const sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
     try {
       const profiles = parseCapacityConfig({}).profiles;
