@@ -116,6 +116,26 @@ describe("npm run status", () => {
     expect(printed.capacity.allocated).toEqual({ vcpu: 5.5, ramGb: 2.25 });
   }, 60_000);
 
+  it("shows each environment's database, and only those --env names", async () => {
+    const prod = await createFreshDatabase();
+    try {
+      await prod.sql`
+        insert into extraction_queue (document_source, document_number, circonscription_fonciere, cadastre)
+        values ('index', '8', 'Québec', 'Cadastre du Québec')`;
+      const both: StackTargets = { ...targets, databases: [...targets.databases, { environment: "prod", url: prod.url }] };
+      const report = await collectStatus(both, undefined);
+      expect(report.environments).toEqual(["dev", "prod"]);
+      expect(report.queue.filter((group) => group.environment === "prod")).toEqual([
+        { environment: "prod", status_id: 1, status: "En attente", document_source: "index", jobs: 1 },
+      ]);
+      expect(report.queue.filter((group) => group.environment === "dev").reduce((sum, group) => sum + group.jobs, 0)).toBe(7);
+      const onlyProd = await collectStatus(both, ["prod"]);
+      expect(onlyProd.queue).toEqual([{ environment: "prod", status_id: 1, status: "En attente", document_source: "index", jobs: 1 }]);
+    } finally {
+      await prod.drop();
+    }
+  });
+
   it("says which part it could not read, and exits 3", async () => {
     const result = await run(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "scripts", "status.ts"), "--json"], {
       env: { PATH: process.env["PATH"], DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" },
