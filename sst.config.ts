@@ -1,7 +1,9 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 
 // The AWS side: where runner tasks run. One stage per Supabase project (dev,
-// staging, prod); docs/deploy.md turns the outputs into dispatch secrets.
+// staging, prod). `npm run deploy:secrets` turns the outputs into the dispatch
+// function's secrets; `npm run infra:check` evaluates all of this offline
+// under Pulumi's mocks (infra/check/).
 export default $config({
   app(input) {
     return {

@@ -23,7 +23,6 @@ import { runnerSecretParameters } from "./secrets.ts";
 const capacity = billedCapacity(parseCapacityConfig(process.env));
 const sizes = runnerFamilySizes(capacity);
 
-
 /**
  * Plain settings every runner reads. REDIS_KEY_PREFIX must equal dispatch's
  * (the ledger lives under `<prefix>ledger`), so it is taken from the
