@@ -46,6 +46,7 @@ describe("planDispatch", () => {
       name: "only registre waiting takes the room: 2 registre (6 of 6.4)",
       given: input({ waiting: { registre: 5 } }),
       start: { registre: 2, "index-ocr": 0, "acte-ocr": 0 },
+      held: /^registre: 3 more wanted, no room \(0\.4 vCPU, 10\.8 GB left to this dispatch\)$/,
     },
     {
       name: "registre priority never takes the room a waiting OCR kind's first task needs: 1 registre running, 3.4 free → 1 acte, not a second registre",
