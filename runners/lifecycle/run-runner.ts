@@ -201,8 +201,8 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     }
     await ledgerRenewal?.stop();
     await releaseLedgerLease(ledger, config.ledgerLeaseId, log);
-    await tasks.finished(exitCode, draining.signal.aborted ? String(draining.signal.reason) : undefined);
     if (capacityHandedBack) await requestDispatch(sql, log);
+    await tasks.finished(exitCode, draining.signal.aborted ? String(draining.signal.reason) : undefined);
     await sql.end({ timeout: 5 }).catch((error: unknown) => log.warn("closing the database pool failed", { error }));
     log.info("runner exiting", { exit_code: exitCode });
   }
