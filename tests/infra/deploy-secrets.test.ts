@@ -166,6 +166,24 @@ describe("npm run deploy:secrets", () => {
     );
   });
 
+  it("uses only subcommands and flags the pinned supabase and sst CLIs have", async () => {
+    const env = { ...process.env, SST_SKIP_DEPENDENCY_CHECK: "1", SST_TELEMETRY_DISABLED: "1" };
+    // `sst … --help` prints its usage and exits 1; what counts is the text.
+    const help = async (args: string[]) => {
+      const result = await run("npx", ["--no-install", ...args, "--help"], { cwd: root, env }).catch((error: { stdout?: string; stderr?: string }) => error);
+      return `${result.stdout ?? ""}${result.stderr ?? ""}`;
+    };
+    const secretsSet = await help(["supabase", "secrets", "set"]);
+    expect(secretsSet).toContain("--project-ref");
+    expect(secretsSet).toContain("--env-file");
+    const dbQuery = await help(["supabase", "db", "query"]);
+    expect(dbQuery).toContain("--linked");
+    expect(dbQuery).toContain("--file");
+    const secretLoad = await help(["sst", "secret", "load"]);
+    expect(secretLoad).toContain("Usage: sst secret load <file>");
+    expect(secretLoad).toContain("--stage");
+  }, 60_000);
+
   it("answers --help through npm run", async () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/deploy-secrets.ts", "--help"], { cwd: root });
     expect(stdout).toContain("Usage: npm run deploy:secrets -- --stage dev|staging|prod");

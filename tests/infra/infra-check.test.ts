@@ -151,6 +151,16 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
   });
 });
 
+describe("infra:check's command line", () => {
+  it("answers --help and refuses an unknown stage", async () => {
+    const help = await run(process.execPath, ["--import", "tsx", "scripts/infra-check.ts", "--help"], { cwd: root });
+    expect(help.stdout).toContain("Usage: npm run infra:check -- [--stage dev|staging|prod] [--json]");
+    const refused = await run(process.execPath, ["--import", "tsx", "scripts/infra-check.ts", "--stage", "qa"], { cwd: root }).catch((error: { code: number; stderr: string }) => error);
+    expect(refused).toMatchObject({ code: 2 });
+    expect((refused as { stderr: string }).stderr).toContain("--stage must be one of dev, staging, prod");
+  }, 60_000);
+});
+
 describe("the rules infra:check applies", () => {
   /** The summary with its read-only marks removed, so a test can break one thing in a copy. */
   type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
