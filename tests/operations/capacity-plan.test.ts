@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -63,6 +64,13 @@ describe("npm run plan: capacity planning", () => {
   it("keeps an OCR kind when one task of each kind fits", () => {
     const recommended = recommendMix(budgetFor({ vcpu: 8, ramGb: 16 }, env));
     expect(recommended.mix).toEqual(mix(1, 1, 1));
+  });
+
+  it("the README's capacity table is the one the command computes", async () => {
+    const { stdout } = await run(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "scripts", "plan.ts"), "--table"], { env: { PATH: process.env["PATH"] } });
+    const readme = await readFile(join(PROJECT_ROOT, "README.md"), "utf8");
+    expect(stdout.trim().split("\n")).toHaveLength(6);
+    expect(readme).toContain(stdout.trim());
   });
 
   it("the command answers --json and exits 1 when the mix does not fit", async () => {
