@@ -188,6 +188,11 @@ describe("the OCR runner on the local stack, with the Gemini test server", () =>
     const storm = server.requests.filter((request) => request.status === 429);
     expect(storm).toHaveLength(STORM_429S);
     for (const refused of storm) {
+      // The same call sent again (same model, same prompt) waited out the retryDelay.
+      const again = server.requests.find((request) => request.receivedAt > refused.answeredAt && request.model === refused.model && request.generate?.text === refused.generate?.text);
+      expect(again).toBeDefined();
+      expect((again?.receivedAt ?? 0) - refused.answeredAt).toBeGreaterThanOrEqual(STORM_RETRY_DELAY_MS - 5);
+      // And no other call of that model went out while the cooldown ran.
       const early = server.requests.filter(
         (request) =>
           request.kind === "generateContent" &&
