@@ -18,8 +18,9 @@
  *   max_infrastructure_releases in a row, and a runner that keeps hitting
  *   these stops claiming instead of cycling through the queue.
  *
- * Recognised also when wrapped as another error's `cause`. Our own three
- * classes, thrown on purpose, win over anything recognised below them.
+ * Recognised also when wrapped as another error's `cause`. Our own classes,
+ * thrown on purpose, decide, except that a retryable verdict wrapped around
+ * a recognised infrastructure fault counts as infrastructure.
  */
 import { GeminiBudgetTimeoutError, GeminiDailyBudgetExhaustedError, GeminiRateLimitedError } from "../../supabase/functions/_shared/gemini-call.ts";
 
@@ -65,9 +66,14 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
   const known = chain.find(
     (link): link is KnownFailure => link instanceof FinalJobError || link instanceof RetryableJobError || link instanceof InfrastructureError,
   );
+  // A retryable verdict is the default one, so a wrapper that says
+  // "retryable" around a quota or network fault (a handler's catch-all) does
+  // not make the document pay for it; a final verdict is specific knowledge
+  // and stands.
+  const faultBelow = known?.disposition === "retryable" ? causeChain(known.cause).some(isInfrastructureFault) : false;
   // Our classes carry a message written for the row (often the registry's
   // own words); anything else keeps its class name so the row says what broke.
-  if (known !== undefined) return { disposition: known.disposition, message: truncate(known.message) };
+  if (known !== undefined) return { disposition: faultBelow ? "infrastructure" : known.disposition, message: truncate(known.message) };
   const message = truncate(error instanceof Error ? describeChain(chain) : `thrown value: ${String(error)}`);
   if (chain.some(isInfrastructureFault)) return { disposition: "infrastructure", message };
   return { disposition: "retryable", message };

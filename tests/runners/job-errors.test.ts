@@ -76,7 +76,8 @@ describe("classifyFailure: what is the infrastructure's fault, not the document'
     ["a navigation timeout (the registry answered slowly)", Object.assign(new Error("page.goto: Timeout 30000ms exceeded."), { name: "TimeoutError" }), "retryable"],
     ["a Gemini 500", Object.assign(new Error("Internal error"), { status: 500 }), "retryable"],
     ["our own final verdict, even with a network error as cause", new FinalJobError("Le document demandé est inexistant", { cause: fetchFailed("ECONNRESET") }), "final"],
-    ["our own retryable verdict wins over a network cause", new RetryableJobError("gave up on page 2", { cause: fetchFailed("ECONNRESET") }), "retryable"],
+    ["our own retryable verdict wrapped around a network error (a handler's catch-all)", new RetryableJobError("gave up on page 2", { cause: fetchFailed("ECONNRESET") }), "infrastructure"],
+    ["our own retryable verdict around a slow answer", new RetryableJobError("the registry did not answer in time", { cause: Object.assign(new Error("Timeout 30000ms exceeded."), { name: "TimeoutError" }) }), "retryable"],
   ])("%s → %s", (_, error, disposition) => {
     expect(classifyFailure(error).disposition).toBe(disposition);
   });
