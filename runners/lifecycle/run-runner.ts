@@ -89,7 +89,7 @@ export const HANDLER_ABORT_SETTLE_MS = 5_000;
 /** One Upstash call (both tries) gives up after this long. */
 const UPSTASH_CALL_TIMEOUT_MS = 5_000;
 
-/** Tries to record an outcome before leaving it to the lease expiry and the reaper. */
+/** Tries of a ledger call (the first renewal, the release at exit) before giving up. Job outcomes retry for as long as the job lease lasts: see report(). */
 const REPORT_ATTEMPTS = 3;
 
 type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "lease-lost" | "unreported";
