@@ -6,7 +6,7 @@ import { startRedisServer } from "../infra/local/redis-server.ts";
 import { startUpstashRestServer } from "../infra/local/upstash-rest-server.ts";
 import { formatGeminiBudget } from "../supabase/functions/_shared/gemini-budget-summary.ts";
 import { parseGeminiConfig } from "../supabase/functions/_shared/gemini-config.ts";
-import { estimateInputTokens, GeminiDailyBudgetExhaustedError, withGeminiBudget } from "../supabase/functions/_shared/gemini-call.ts";
+import { estimateInputTokens, GeminiDailyBudgetExhaustedError, GeminiRateLimitedError, withGeminiBudget } from "../supabase/functions/_shared/gemini-call.ts";
 import { GeminiRateBudget, type GeminiBudgetStatus } from "../supabase/functions/_shared/gemini-rate-budget.ts";
 import { startGeminiTestServer, type GeminiModelQuota } from "../tests/helpers/gemini-test-server.ts";
 
@@ -84,12 +84,19 @@ export async function runGeminiBudgetBench(): Promise<void> {
         budgets.map(async (budget) => {
           for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
             const page = `page ${job} `.padEnd(1_600, "x");
-            try {
-              await withGeminiBudget(budget, { model: FAST, estimatedTokens: estimateInputTokens({ textChars: page.length }) }, () => ai.models.generateContent({ model: FAST, contents: page }));
-              if (job % 4 === 0) {
-                const prompt = `boost ${job} `.padEnd(8_000, "y");
-                await withGeminiBudget(budget, { model: STRONG, estimatedTokens: estimateInputTokens({ textChars: prompt.length }) }, () => ai.models.generateContent({ model: STRONG, contents: prompt }));
+            // A 429 is counted (the server's log has it) and the call retried after the model's cooldown, as a runner would.
+            const send = async (model: string, contents: string) => {
+              for (;;) {
+                try {
+                  return await withGeminiBudget(budget, { model, estimatedTokens: estimateInputTokens({ textChars: contents.length }) }, () => ai.models.generateContent({ model, contents }));
+                } catch (error) {
+                  if (!(error instanceof GeminiRateLimitedError) || error.pausedUntil !== null) throw error;
+                }
               }
+            };
+            try {
+              await send(FAST, page);
+              if (job % 4 === 0) await send(STRONG, `boost ${job} `.padEnd(8_000, "y"));
             } catch (error) {
               if (!(error instanceof GeminiDailyBudgetExhaustedError)) throw error;
               paused += 1;

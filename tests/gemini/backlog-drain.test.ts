@@ -15,24 +15,31 @@ import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
  * A backlog drained through the production path (`withGeminiBudget` around
  * `@google/genai` with `httpOptions.baseUrl`) against the Gemini test
  * server, which enforces per-model quotas over a sliding window as Google
- * might. Windows are a second instead of a minute so the run takes seconds.
+ * might. Windows are two seconds instead of a minute so the run takes seconds.
+ *
+ * The budget's guarantee (a rolling window never holds more than 5/4 of the
+ * configured limit) assumes a call reaches Google within one slice of its
+ * admission: true for 15 s slices in production, not for 0.5 s slices on a
+ * test machine whose event loops stall for hundreds of ms. So this budget is
+ * configured at 60 % of the server's quota (5/4 × 60 % = 75 %), which leaves
+ * a slice of stall to spare, where production's default is 80 %.
  */
 
 const FAST = "gemini-2.5-flash";
 const STRONG = "gemini-2.5-pro";
-const WINDOW_MS = 1_000;
+const WINDOW_MS = 2_000;
 
 /** The project's quota as the server enforces it. */
 const QUOTA: Record<string, Required<GeminiModelQuota>> = {
-  // Input-token bound: two 400-token prompts fit one slice of the budget.
-  [FAST]: { rpm: 24, tpm: 5_000, rpd: 60 },
+  // Input-token bound: three 400-token prompts fit one slice of the budget.
+  [FAST]: { rpm: 48, tpm: 10_000, rpd: 60 },
   // Request bound: one boost per slice.
-  [STRONG]: { rpm: 6, tpm: 20_000, rpd: 1_000 },
+  [STRONG]: { rpm: 12, tpm: 40_000, rpd: 1_000 },
 };
 
-/** Our configuration: 80 % of each quota, as the defaults take 80 % of Tier 3. */
+/** Our configuration: 60 % of each quota (see above). */
 const GEMINI_LIMITS = JSON.stringify(
-  Object.fromEntries(Object.entries(QUOTA).map(([model, quota]) => [model, { rpm: Math.floor(quota.rpm * 0.8), tpm: Math.floor(quota.tpm * 0.8), rpd: Math.floor(quota.rpd * 0.8) }])),
+  Object.fromEntries(Object.entries(QUOTA).map(([model, quota]) => [model, { rpm: Math.floor(quota.rpm * 0.6), tpm: Math.floor(quota.tpm * 0.6), rpd: Math.floor(quota.rpd * 0.6) }])),
 );
 
 /** The day is fixed (noon Pacific): a run never straddles midnight Pacific. */
@@ -57,8 +64,8 @@ describe("a backlog drained against per-model quotas", () => {
     const keyPrefix = randomKeyPrefix("gemini-drain");
     const ai = client(server.url);
 
-    // 60 jobs: each extracts with the fast model, every fourth also boosts with the strong one.
-    const jobs = Array.from({ length: 60 }, (_, i) => i);
+    // 70 jobs, more than the project's 60 fast requests a day: each extracts with the fast model, every fourth also boosts with the strong one.
+    const jobs = Array.from({ length: 70 }, (_, i) => i);
     const outcome = { extracted: 0, boosted: 0, pausedForTheDay: 0 };
     const workers = Array.from({ length: 8 }, () => new GeminiRateBudget(upstashClient(), config, { keyPrefix, windowMs: WINDOW_MS, now: () => NOON_PACIFIC }));
     await Promise.all(
@@ -89,10 +96,13 @@ describe("a backlog drained against per-model quotas", () => {
 
     const generate = server.requests.filter((request) => request.kind === "generateContent");
     expect(server.rateLimitedCount()).toBe(0);
-    // Our day's budget for the fast model is 48 of the project's 60: the other 12 jobs were paused, not sent.
-    expect(outcome).toEqual({ extracted: 48, boosted: 12, pausedForTheDay: 12 });
+    // Our day's budget for the fast model is 36 of the project's 60: the other 34 jobs were paused, not sent.
+    expect(outcome.extracted).toBe(36);
+    expect(outcome.pausedForTheDay).toBe(34);
+    expect(outcome.boosted).toBeGreaterThan(0);
+    expect(generate.filter((request) => request.model === STRONG)).toHaveLength(outcome.boosted);
     const fastCalls = generate.filter((request) => request.model === FAST);
-    expect(fastCalls).toHaveLength(48);
+    expect(fastCalls).toHaveLength(36);
 
     // What we counted is what the server counted: input tokens in the budget, output tokens in the statistics only.
     const status = await workers[0]?.status();
@@ -105,23 +115,23 @@ describe("a backlog drained against per-model quotas", () => {
         rateLimited: 0,
       });
     }
-    expect(status?.models[FAST]).toMatchObject({ pausedUntil: Date.UTC(2026, 10, 30, 8), rpd: { used: 48, limit: 48, fraction: 1 } });
+    expect(status?.models[FAST]).toMatchObject({ pausedUntil: Date.UTC(2026, 10, 30, 8), rpd: { used: 36, limit: 36, fraction: 1 } });
 
-    // The quota was really the bound: at its busiest, one rolling window of the server held at least half the fast model's input-token quota.
+    // The budget was really the bound: at its busiest, one rolling window of the server held at least 40 % of the fast model's input-token quota (the budget allows 45 % to 75 %).
     const busiest = (model: string, measure: (request: (typeof generate)[number]) => number) =>
       Math.max(
         ...generate
           .filter((request) => request.model === model)
           .map((first) => generate.filter((r) => r.model === model && r.receivedAt >= first.receivedAt && r.receivedAt < first.receivedAt + WINDOW_MS).reduce((sum, r) => sum + measure(r), 0)),
       );
-    expect(busiest(FAST, (request) => request.promptTokenCount)).toBeGreaterThan(0.5 * (QUOTA[FAST]?.tpm ?? 0));
+    expect(busiest(FAST, (request) => request.promptTokenCount)).toBeGreaterThan(0.4 * (QUOTA[FAST]?.tpm ?? 0));
   }, 30_000);
 
   it("the same server answers unmetered bursts with 429s naming the model and quota, which cool that model only", async () => {
     server = await startGeminiTestServer({ windowMs: 60_000, quotas: QUOTA });
     const ai = client(server.url);
-    const burst = await Promise.allSettled(Array.from({ length: 10 }, () => ai.models.generateContent({ model: STRONG, contents: "hello" })));
-    expect(burst.filter((result) => result.status === "rejected")).toHaveLength(10 - (QUOTA[STRONG]?.rpm ?? 0));
+    const burst = await Promise.allSettled(Array.from({ length: 20 }, () => ai.models.generateContent({ model: STRONG, contents: "hello" })));
+    expect(burst.filter((result) => result.status === "rejected")).toHaveLength(20 - (QUOTA[STRONG]?.rpm ?? 0));
 
     const config = parseGeminiConfig({ GEMINI_LIMITS, GEMINI_FAST_MODEL: FAST, GEMINI_BOOST_MODEL: STRONG });
     const budget = new GeminiRateBudget(upstashClient(), config, { keyPrefix: randomKeyPrefix("gemini-burst"), windowMs: WINDOW_MS });
