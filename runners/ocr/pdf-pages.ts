@@ -15,7 +15,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import { FinalJobError, InfrastructureError } from "../lifecycle/job-errors.ts";
+import { FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
 
 export interface PageImage {
   /** 1-based. */
@@ -138,7 +138,12 @@ function runPoppler(program: "pdfinfo" | "pdftoppm", args: string[], signal: Abo
         reject(signal.reason);
         return;
       }
-      resolve({ code: code ?? (killedBy === null ? 1 : 128), stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) });
+      if (killedBy !== null) {
+        // Stopped (its timeout, or the system short of memory): the task's trouble as much as the file's; another attempt decides.
+        reject(new RetryableJobError(`${program} was stopped by ${killedBy} (limit ${POPPLER_TIMEOUT_MS / 1000} s) while reading the PDF`));
+        return;
+      }
+      resolve({ code: code ?? 1, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) });
     });
   });
 }
