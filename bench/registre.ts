@@ -25,7 +25,7 @@ import { RegistrySession } from "../runners/registre/registry-session.ts";
 import { createDocumentStorage } from "../runners/storage/document-storage.ts";
 import { chromiumDescendants, totalPssBytes } from "../tests/registre/process-tree.ts";
 
-const DOCUMENTS_PER_ROUND = 12;
+const DOCUMENTS_PER_ROUND = 9;
 const PARALLEL_ROUNDS = [1, 3] as const;
 
 interface RoundResult {
@@ -45,6 +45,10 @@ export async function runRegistreBench(): Promise<void> {
   console.log("registre bench: starting a throwaway local stack with the registry replica…");
   // No task processes: this process is the one registre task being measured.
   const stack = await startThrowawayStack("bench-registre", { taskCommand: () => ({ command: process.execPath, args: ["-e", ""] }) });
+  // Ctrl+C (or a timeout's SIGTERM) still stops the stack: no Postgres or Chromium is left behind.
+  const interrupted = () => void stack.stop().finally(() => process.exit(130));
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   const admin = postgres(stack.urls.database, { max: 1, onnotice: () => {} });
   const results: RoundResult[] = [];
   try {
@@ -65,6 +69,8 @@ export async function runRegistreBench(): Promise<void> {
       );
     }
   } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     await admin.end();
     await stack.stop();
     await rm(storageDir, { recursive: true, force: true });
@@ -80,7 +86,7 @@ export async function runRegistreBench(): Promise<void> {
 }
 
 async function measureRound(parallel: number, databaseUrl: string, upstashUrl: string, upstashToken: string, registryUrl: string, storageDir: string): Promise<RoundResult> {
-  const log = createLogger({ base: { bench: "registre" }, write: () => {} });
+  const log = createLogger({ base: { bench: "registre" }, write: process.env["BENCH_REGISTRE_LOG"] === "1" ? (line) => void process.stderr.write(line) : () => {} });
   const config = parseRegistreConfig({ REGISTRY_BASE_URL: registryUrl, REGISTRE_DEBUG_DIR: join(storageDir, "debug") });
   const sql = connectJobDatabase(databaseUrl, { max: parallel + 1 });
   const accountsSql = connectJobDatabase(databaseUrl, { max: 1 });
