@@ -49,11 +49,12 @@ const schema = z.object({
   /** Shares of the common capacity when several environments wait. @default "prod=3,staging=2,dev=1" */
   DISPATCH_WEIGHTS: weights.prefault("prod=3,staging=2,dev=1"),
   /**
-   * Gemini tokens per minute one index OCR task uses. @default 54000: a
+   * Gemini input tokens per minute one index OCR task sends to its fast model
+   * (GEMINI_FAST_MODEL; the dispatch gate checks them there). @default 54000: a
    * 10-page index is ≈161K tokens over ≈3 minutes (seed 003).
    */
   GEMINI_TPM_PER_INDEX_TASK: z.coerce.number().int().positive().default(54_000),
-  /** Tokens per minute one acte OCR task uses. @default 243000: an acte is ≈101K tokens in ≈25 s (seed 003). */
+  /** Input tokens per minute one acte OCR task sends to its fast model. @default 243000: an acte is ≈101K tokens in ≈25 s (seed 003). */
   GEMINI_TPM_PER_ACTE_TASK: z.coerce.number().int().positive().default(243_000),
   /** Prefix of every Redis key; budgets are shared only among processes with the same prefix. @default "" */
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/, { error: "may hold only letters, digits, ':', '_' and '-'" }).default(""),
