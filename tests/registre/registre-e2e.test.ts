@@ -69,7 +69,7 @@ beforeAll(async () => {
       SERVER_MAX_CPU: "40",
       SERVER_MAX_RAM: "40",
       MAX_REGISTRE_TASKS: "2",
-      RUNNER_IDLE_EXIT_SECONDS: "8",
+      RUNNER_IDLE_EXIT_SECONDS: "5",
       RUNNER_POLL_SECONDS: "0.3",
       SHUTDOWN_GRACE_SECONDS: "10",
       REGISTRE_NAVIGATION_TIMEOUT_SECONDS: "8",
@@ -197,11 +197,38 @@ describe("the registre runner on the local stack", () => {
     } finally {
       redis.disconnect();
     }
-    // pg_cron's tick, without its minute.
-    await callDispatch();
-    await waitFor("the row to complete after the outage", async () => (await rowOf(id))?.status_id === 3, 40_000);
+    // pg_cron's tick, without its minute: while the row waits and no registre task is left to take it
+    // (the one that met the outage may still be backing off, or exiting after its infrastructure failures).
+    await waitFor(
+      "the row to complete after the outage",
+      async () => {
+        const row = await rowOf(id);
+        if (row?.status_id === 1 && runningRegistreTasks().length === 0) await callDispatch();
+        return row?.status_id === 3;
+      },
+      60_000,
+    );
     expect(await rowOf(id)).toMatchObject({ attempts: 1 });
-  }, 120_000);
+  }, 180_000);
+
+  it("counts a refused login against the account, not the document, and goes on with the next account", async () => {
+    await waitFor("earlier tasks gone", async () => runningRegistreTasks().length === 0, 30_000);
+    // The account the next lease hands out (least recently used first) is locked at the registry.
+    const [next] = await sql<{ username: string }[]>`
+      select username from registry_accounts where is_active and (lease_expires_at is null or lease_expires_at <= now()) order by last_used_at nulls first, id limit 1`;
+    const locked = next?.username ?? "missing";
+    stack.registry.setBehaviour({ refusedUsernames: [locked] });
+    try {
+      const [id = ""] = await insert([{ source: "acte", number: "12 345 678", circonscription: "Montréal", acteType: "Acte" }]);
+      await waitFor("the row to complete with another account", async () => (await rowOf(id))?.status_id === 3, 40_000);
+      expect(await rowOf(id)).toMatchObject({ attempts: 1 });
+      const [account] = await sql<{ failure_count: number; last_error: string | null }[]>`select failure_count, last_error from registry_accounts where username = ${locked}`;
+      expect(account?.failure_count).toBe(1);
+      expect(account?.last_error).toMatch(/refused the login/);
+    } finally {
+      stack.registry.setBehaviour({ refusedUsernames: [] });
+    }
+  }, 90_000);
 
   it("closes Chromium when a task drains after SIGTERM", async () => {
     await waitFor("earlier tasks gone", async () => runningRegistreTasks().length === 0, 30_000);

@@ -38,6 +38,8 @@ export interface ReplicaBehaviour {
   readonly resultDelayMs: number;
   /** Searches never answer (the connection stays open) while true. @default false */
   readonly hangSearches: boolean;
+  /** Logins of these usernames are refused whatever the password (a locked account). @default [] */
+  readonly refusedUsernames: readonly string[];
 }
 
 export interface RegistryReplicaOptions {
@@ -102,7 +104,7 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
   const cacheDir = options.cacheDir ?? DEFAULT_CATALOGUE_CACHE_DIR;
   const sessionIdleMs = options.sessionIdleMs ?? 20 * 60_000;
   let accounts = { ...options.accounts };
-  let behaviour: ReplicaBehaviour = { pageDelayMs: 0, resultDelayMs: 0, hangSearches: false, ...options.behaviour };
+  let behaviour: ReplicaBehaviour = { pageDelayMs: 0, resultDelayMs: 0, hangSearches: false, refusedUsernames: [], ...options.behaviour };
   const sessions = new Map<string, Session>();
   const liveSessionOf = new Map<string, string>();
   const stats = { logins: {} as Record<string, number>, refusedLogins: 0, displacedSessions: 0, expiredSessionHits: 0, downloads: 0, loginLog: [] as { username: string; at: number }[] };
@@ -159,7 +161,7 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
       if (request.method !== "POST") return send(response, 200, loginPage());
       const username = form.get("txtCodeUtils") ?? "";
       const password = form.get("txtMotPasse") ?? "";
-      if (username === "" || accounts[username] === undefined || accounts[username] !== password) {
+      if (username === "" || accounts[username] === undefined || accounts[username] !== password || behaviour.refusedUsernames.includes(username)) {
         stats.refusedLogins += 1;
         return send(response, 200, loginPage(SITE_MESSAGES.loginRefused));
       }
