@@ -90,11 +90,19 @@ export function summaryTable(runs: readonly BenchRun[]): string {
 
 function headline(run: BenchRun): string {
   if (run.result !== null && typeof run.result === "object") {
-    const numbers = Object.entries(run.result as Record<string, unknown>)
-      .filter((entry): entry is [string, number] => typeof entry[1] === "number")
+    const numbers = numericLeaves(run.result)
       .slice(0, 6)
       .map(([key, value]) => `${key}=${Number.isInteger(value) ? value : value.toFixed(2)}`);
     if (numbers.length > 0) return numbers.join(", ");
   }
   return (run.output.filter((line) => line.trim() !== "").at(-1) ?? "").trim().slice(0, 120);
+}
+
+/** The numbers in a JSON value, top level first, nested ones under dotted keys (arrays skipped: too long for a table). */
+function numericLeaves(value: unknown, prefix = ""): [string, number][] {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return [];
+  const entries = Object.entries(value as Record<string, unknown>);
+  const own = entries.filter((entry): entry is [string, number] => typeof entry[1] === "number").map(([key, number]): [string, number] => [`${prefix}${key}`, number]);
+  const nested = entries.flatMap(([key, child]) => numericLeaves(child, `${prefix}${key}.`));
+  return [...own, ...nested];
 }
