@@ -71,7 +71,8 @@ export class RegistrySession {
    * cookies are reused instead of logging in again.
    */
   async ensureLoggedIn(context: BrowserContext, page: Page, staleGeneration?: number): Promise<number> {
-    const needsLogin = this.#cookies === undefined || staleGeneration === this.#generation;
+    // No account held any more (its lease was lost): the session's cookies belong to an account someone else may hold now.
+    const needsLogin = this.#cookies === undefined || this.#accounts.held === undefined || staleGeneration === this.#generation;
     if (needsLogin) {
       this.#loggingIn ??= this.#logIn(context, page).finally(() => {
         this.#loggingIn = undefined;
