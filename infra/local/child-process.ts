@@ -29,7 +29,12 @@ export interface StartProcessOptions extends SpawnOptions {
  */
 export function startProcess(command: string, args: readonly string[], options: StartProcessOptions): ManagedProcess {
   const { name, onLine, stopSignal = "SIGTERM", ...spawnOptions } = options;
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, ...spawnOptions });
+  // Output nobody reads must not be piped: once a pipe's 64 KB buffer fills,
+  // the child blocks in write(). Postgres logs every WARNING a test provokes,
+  // and its backends then hung mid-query (no wait event) with DROP DATABASE
+  // stuck behind a checkpoint that could not log.
+  const output = onLine ? "pipe" : "ignore";
+  const child = spawn(command, args, { stdio: ["ignore", output, output], detached: true, ...spawnOptions });
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code, signal) => resolve(code ?? (signal ? null : 0)));
     child.once("error", () => resolve(null));
