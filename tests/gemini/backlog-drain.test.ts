@@ -67,7 +67,7 @@ describe("a backlog drained against per-model quotas", () => {
     // 70 jobs, more than the project's 60 fast requests a day: each extracts with the fast model, every fourth also boosts with the strong one.
     const jobs = Array.from({ length: 70 }, (_, i) => i);
     const outcome = { extracted: 0, boosted: 0, pausedForTheDay: 0 };
-    const workers = Array.from({ length: 8 }, () => new GeminiRateBudget(upstashClient(), config, { keyPrefix, windowMs: WINDOW_MS, now: () => NOON_PACIFIC }));
+    const workers = Array.from({ length: 8 }, () => new GeminiRateBudget(upstashClient(), config, { keyPrefix, windowMs: WINDOW_MS, slicesPerWindow: 4, now: () => NOON_PACIFIC }));
     await Promise.all(
       workers.map(async (budget) => {
         for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
@@ -134,7 +134,7 @@ describe("a backlog drained against per-model quotas", () => {
     expect(burst.filter((result) => result.status === "rejected")).toHaveLength(20 - (QUOTA[STRONG]?.rpm ?? 0));
 
     const config = parseGeminiConfig({ GEMINI_LIMITS, GEMINI_FAST_MODEL: FAST, GEMINI_BOOST_MODEL: STRONG });
-    const budget = new GeminiRateBudget(upstashClient(), config, { keyPrefix: randomKeyPrefix("gemini-burst"), windowMs: WINDOW_MS });
+    const budget = new GeminiRateBudget(upstashClient(), config, { keyPrefix: randomKeyPrefix("gemini-burst"), windowMs: WINDOW_MS, slicesPerWindow: 4 });
     const error: unknown = await withGeminiBudget(budget, { model: STRONG, estimatedTokens: 2 }, () => ai.models.generateContent({ model: STRONG, contents: "hello" })).catch(
       (e: unknown) => e,
     );

@@ -19,7 +19,8 @@ const LONG_WINDOW = { windowMs: 86_400_000 };
 
 function budgetFor(limits: Record<string, Partial<ModelLimits>>, options: GeminiRateBudgetOptions = {}): GeminiRateBudget {
   const full = Object.fromEntries(Object.entries(limits).map(([model, given]) => [model, { rpm: 1_000, tpm: 1_000_000, rpd: 1_000_000, ...given }]));
-  return new GeminiRateBudget(upstashClient(), { limits: full }, { keyPrefix: randomKeyPrefix("gemini-models"), ...LONG_WINDOW, ...options });
+  // The arithmetic below is written for 4 slices per window, whatever the production default.
+  return new GeminiRateBudget(upstashClient(), { limits: full }, { keyPrefix: randomKeyPrefix("gemini-models"), slicesPerWindow: 4, ...LONG_WINDOW, ...options });
 }
 
 const answer = (input: number, output = 10) => ({ usageMetadata: { promptTokenCount: input, candidatesTokenCount: output, totalTokenCount: input + output } });

@@ -15,10 +15,10 @@ import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 const run = promisify(execFile);
 
-// Small limits, so a few calls cross the 80 % warning: a slice (a quarter minute) admits 10 requests.
+// Small limits, so a few calls cross the 80 % warning: a slice (an eighth of a minute) admits 10 requests.
 const GEMINI_LIMITS = JSON.stringify({
-  "gemini-2.5-flash": { rpm: 40, tpm: 40_000, rpd: 1_000 },
-  "gemini-2.5-pro": { rpm: 40, tpm: 40_000, rpd: 1_000 },
+  "gemini-2.5-flash": { rpm: 80, tpm: 80_000, rpd: 1_000 },
+  "gemini-2.5-pro": { rpm: 80, tpm: 80_000, rpd: 1_000 },
 });
 
 let db: FreshDatabase;
@@ -63,7 +63,7 @@ describe("npm run status", () => {
     const budget = new GeminiRateBudget(redis, config.gemini, { keyPrefix: redisKeyPrefixes(prefix).gemini });
     await budget.recordRateLimited("gemini-2.5-pro", "rpm", "30s");
 
-    // Counts are per quarter-minute window: admit and read within one window, else try again in the next.
+    // Counts are per slice (an eighth of a minute): admit and read within one window, else try again in the next.
     let report;
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const before = (await budget.status(["gemini-2.5-flash"])).models["gemini-2.5-flash"]?.windowEndsAt ?? 0;
