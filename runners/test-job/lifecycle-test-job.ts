@@ -29,6 +29,11 @@ export interface LifecycleTestJobSettings {
   readonly geminiTokensByKind: Readonly<Partial<Record<"index-ocr" | "acte-ocr", number>>>;
   /** Calls a document's tokens are split into. */
   readonly geminiCalls: number;
+  /**
+   * Environment variables whose values each job logs, as a careless handler
+   * might: lets the redaction tests show a secret that would otherwise appear.
+   */
+  readonly echoVariables: readonly string[];
 }
 
 const milliseconds = z
@@ -58,6 +63,8 @@ const lifecycleTestEnvSchema = z.object({
   TEST_JOB_GEMINI_CALLS: wholeNumber.default(3),
   /** @default "none" */
   TEST_JOB_FAILURE: z.enum(LIFECYCLE_TEST_FAILURES).default("none"),
+  /** Comma-separated variable names each job logs with their values (redaction tests only). @default unset: none */
+  TEST_JOB_ECHO_VARIABLES: z.string().regex(/^[A-Z0-9_]+(,[A-Z0-9_]+)*$/, { error: "must be variable names separated by commas" }).optional(),
 });
 
 /** Reads TEST_JOB_DURATION_MS, TEST_JOB_DURATION_MS_<KIND> and TEST_JOB_FAILURE (blank counts as unset). */
@@ -71,6 +78,7 @@ export function parseLifecycleTestJobSettings(env: Readonly<Record<string, strin
     TEST_JOB_GEMINI_TOKENS_ACTE_OCR: env.TEST_JOB_GEMINI_TOKENS_ACTE_OCR?.trim() || undefined,
     TEST_JOB_GEMINI_CALLS: env.TEST_JOB_GEMINI_CALLS?.trim() || undefined,
     TEST_JOB_FAILURE: env.TEST_JOB_FAILURE?.trim() || undefined,
+    TEST_JOB_ECHO_VARIABLES: env.TEST_JOB_ECHO_VARIABLES?.trim() || undefined,
   });
   if (!parsed.success) {
     const variables = parsed.error.issues.map((issue) => String(issue.path[0]));
@@ -91,6 +99,7 @@ export function parseLifecycleTestJobSettings(env: Readonly<Record<string, strin
     failure: parsed.data.TEST_JOB_FAILURE,
     geminiTokensByKind,
     geminiCalls: parsed.data.TEST_JOB_GEMINI_CALLS,
+    echoVariables: parsed.data.TEST_JOB_ECHO_VARIABLES?.split(",") ?? [],
   };
 }
 
@@ -109,6 +118,9 @@ export function lifecycleTestJobHandler(settings: LifecycleTestJobSettings, gemi
     const durationMs = settings.durationMsByKind[job.kind] ?? settings.durationMs;
     const tokens = job.kind === "registre" ? undefined : settings.geminiTokensByKind[job.kind];
     log.info("lifecycle test job working", { duration_ms: durationMs, ...(tokens === undefined ? {} : { gemini_tokens: tokens }) });
+    if (settings.echoVariables.length > 0) {
+      log.info("lifecycle test job echoes variables", { echoed: Object.fromEntries(settings.echoVariables.map((name) => [name, process.env[name]])) });
+    }
     // Both reject with the abort reason when the runner stops the job, as a real handler's waits would.
     if (tokens !== undefined && gemini !== undefined) {
       await workLikeOcr({ budget: gemini.budget, model: gemini.model, tokens, calls: settings.geminiCalls, durationMs }, signal);

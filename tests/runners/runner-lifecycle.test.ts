@@ -286,7 +286,14 @@ describe("runner lifecycle", () => {
     const id = await insertJob(database.sql, acteJob("12 345 678"));
     // The PDF is in storage: the row waits for OCR.
     await database.sql`update extraction_queue set status_id = 3, supabase_path = 'actes/12345678-Laval-1700000000.pdf' where id = ${id}`;
-    const runner = startRunner({ name: "ocr-runner", kind: "acte-ocr", lease: await acquireLease(ledgerWith(), "acte-ocr", "staging") });
+    // The handler logs the database URL and the Upstash token, as a careless
+    // handler might: without redaction the password and token would appear.
+    const runner = startRunner({
+      name: "ocr-runner",
+      kind: "acte-ocr",
+      lease: await acquireLease(ledgerWith(), "acte-ocr", "staging"),
+      env: { TEST_JOB_ECHO_VARIABLES: "DATABASE_URL,UPSTASH_REDIS_REST_TOKEN" },
+    });
 
     expect(await exitOf(runner)).toMatchObject({ code: 0 });
     const row = await jobRow(database.sql, id);
@@ -301,6 +308,9 @@ describe("runner lifecycle", () => {
     expect(linesWith(runner, "job claimed", id)).toHaveLength(1);
     expect(linesWith(runner, "job completed", id)).toHaveLength(1);
 
+    const [echo] = linesWith(runner, "lifecycle test job echoes variables", id);
+    expect(JSON.stringify(echo)).toContain(`:${REDACTED}@`);
+    expect(echo).toMatchObject({ echoed: { UPSTASH_REDIS_REST_TOKEN: REDACTED } });
     const output = runner.output.join("\n");
     expect(output).not.toContain(login.password);
     expect(output).not.toContain(inject("upstashToken"));
