@@ -16,6 +16,7 @@ import { loadLocalSecrets, type LocalSecrets } from "./local-secrets.ts";
 import type { LocalPorts } from "./local-ports.ts";
 import { applyMigrations } from "./migrations.ts";
 import { PROJECT_ROOT } from "./paths.ts";
+import { runnerEntryCommand } from "./runner-command.ts";
 import { startPostgresCluster, type PostgresCluster } from "./postgres-cluster.ts";
 import { startRedisServer, type RedisServer } from "./redis-server.ts";
 import { ensureSystemPackages } from "./system-packages.ts";
@@ -252,11 +253,10 @@ function taskLogEntry(arn: string, line: string): Parameters<StackLog>[0] {
  * pass their own `taskCommand`).
  */
 export function defaultTaskCommand(family: RunnerFamily): LocalTaskCommand {
-  const tsx = join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
   // The registre runner: Chromium against the registry replica.
-  if (family === "registre") return { command: tsx, args: [join(PROJECT_ROOT, "runners", "registre", "main.ts")], cwd: PROJECT_ROOT };
+  if (family === "registre") return runnerEntryCommand("runners", "registre", "main.ts");
   // The OCR runner (index-ocr and acte-ocr): the offline engine unless the task's environment has GEMINI_API_KEY.
-  return { command: tsx, args: [join(PROJECT_ROOT, "runners", "ocr", "main.ts")], cwd: PROJECT_ROOT };
+  return runnerEntryCommand("runners", "ocr", "main.ts");
 }
 
 /**

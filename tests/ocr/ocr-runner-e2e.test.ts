@@ -76,7 +76,10 @@ describe("the OCR runner on the local stack, with the Gemini test server", () =>
                 "GEMINI_FILE_POLL_MS=50",
                 "RUNNER_POLL_SECONDS=0.5",
                 "RUNNER_IDLE_EXIT_SECONDS=5",
-                join(PROJECT_ROOT, "node_modules", ".bin", "tsx"),
+                // As the image starts it (see infra/local/runner-command.ts).
+                process.execPath,
+                "--import",
+                "tsx",
                 join(PROJECT_ROOT, "runners", "ocr", "main.ts"),
               ],
               cwd: PROJECT_ROOT,

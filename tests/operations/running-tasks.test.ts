@@ -1,9 +1,8 @@
-import { join } from "node:path";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
-import { PROJECT_ROOT } from "../../infra/local/paths.ts";
 import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
+import { lifecycleTestTaskCommand } from "../../runners/test-job/local-task-command.ts";
 import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
 import { isJobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 
@@ -22,7 +21,7 @@ describe("the running_tasks view", () => {
     // last long enough to watch the tasks while they run, runners that leave soon after.
     const stack = await startThrowawayStack("running-tasks", {
       budgetEnv: { TEST_JOB_DURATION_MS: "1500", RUNNER_IDLE_EXIT_SECONDS: "1" },
-      taskCommand: () => ({ command: join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), args: [join(PROJECT_ROOT, "runners", "test-job", "main.ts")], cwd: PROJECT_ROOT }),
+      taskCommand: lifecycleTestTaskCommand,
     });
     const sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
     try {

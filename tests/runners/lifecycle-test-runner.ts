@@ -4,9 +4,8 @@
  * tests can read its JSON log lines.
  */
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { startProcess, type ManagedProcess } from "../../infra/local/child-process.ts";
-import { PROJECT_ROOT } from "../../infra/local/paths.ts";
+import { lifecycleTestTaskCommand } from "../../runners/test-job/local-task-command.ts";
 import type { FreshDatabase } from "../helpers/fresh-database.ts";
 
 export interface LogLine {
@@ -28,12 +27,13 @@ export interface LifecycleTestRunner {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `tsx runners/test-job/main.ts` with only `env` (plus PATH and HOME), as a container would. */
+/** Starts `node --import tsx runners/test-job/main.ts` with only `env` (plus PATH and HOME), as a container would. */
 export function startLifecycleTestRunner(name: string, env: Record<string, string>): LifecycleTestRunner {
   const output: string[] = [];
-  const child = startProcess(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "runners", "test-job", "main.ts")], {
+  const { command, args, cwd } = lifecycleTestTaskCommand();
+  const child = startProcess(command, args, {
     name,
-    cwd: PROJECT_ROOT,
+    cwd,
     env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: process.env["HOME"] ?? "/tmp", ...env },
     onLine: (line) => output.push(line),
   });
