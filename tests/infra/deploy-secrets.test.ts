@@ -38,7 +38,7 @@ const INPUTS = {
   DISPATCH_SECRET: "value-never-printed-dispatch-secret-0123456789abcdef",
   UPSTASH_REDIS_REST_URL: "https://value-never-printed-upstash.upstash.io",
   UPSTASH_REDIS_REST_TOKEN: "value-never-printed-upstash-token",
-  DISPATCH_AWS_ACCESS_KEY_ID: "AKIAVALUENEVERPRINTED",
+  DISPATCH_AWS_ACCESS_KEY_ID: "AKIAIOSFODNN7EXAMPLE",
   DISPATCH_AWS_SECRET_ACCESS_KEY: "value-never-printed-aws-secret",
   RUNNER_DATABASE_URL: "postgresql://runner.value-never-printed:pw@pooler.example:6543/postgres",
   GEMINI_API_KEY: "value-never-printed-gemini-key",
