@@ -177,6 +177,14 @@ async function runDemo(databaseUrl: string, log: StackLog): Promise<void> {
   }
 }
 
+// npm does not pass SIGTERM on to the script it runs: `kill <npm pid>`, a
+// `timeout npm start` or a service manager stopping npm would leave the stack
+// running with no parent. Orphaned, the stack stops as on SIGTERM.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) process.kill(process.pid, "SIGTERM");
+}, 1_000).unref();
+
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (stopping) return;
