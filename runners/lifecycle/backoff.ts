@@ -30,3 +30,12 @@ export async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promi
     // Aborted: the caller checks the signal to learn why it woke.
   }
 }
+
+/** Waits `ms`; if `signal` aborts first, rejects with its reason, as a handler's waits must (run-runner.ts). */
+export async function delayUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (error) {
+    throw signal.aborted ? signal.reason : error;
+  }
+}

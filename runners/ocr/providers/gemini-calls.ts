@@ -29,7 +29,7 @@ import {
   withGeminiBudget,
 } from "../../../supabase/functions/_shared/gemini-call.ts";
 import type { GeminiRateBudget } from "../../../supabase/functions/_shared/gemini-rate-budget.ts";
-import { jitteredBackoffMs } from "../../lifecycle/backoff.ts";
+import { delayUnlessAborted, jitteredBackoffMs } from "../../lifecycle/backoff.ts";
 import { FinalJobError, InfrastructureError, RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
 import type { OcrCallContext } from "./ocr-provider.ts";
@@ -133,7 +133,7 @@ export class GeminiCalls {
     this.stats.transientRetries += 1;
     const waitMs = jitteredBackoffMs(failures, { baseMs: this.settings.backoffBaseMs, capMs: 60_000 });
     context.log.warn("gemini call failed: retrying after backoff", { call: label, kind: transient, failures, wait_ms: waitMs, error: detail });
-    await abortableDelay(waitMs, context.signal);
+    await delayUnlessAborted(waitMs, context.signal);
   }
 }
 
@@ -176,19 +176,6 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** The text of a generateContent reply; an empty or blocked answer is a failed attempt, not a blank document. */
 export function replyText(label: string, response: GenerateContentResponse): string {

@@ -9,6 +9,7 @@
 import { GoogleGenAI, type GenerateContentConfig } from "@google/genai";
 import { estimateInputTokens } from "../../../supabase/functions/_shared/gemini-call.ts";
 import type { GeminiRateBudget } from "../../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { delayUnlessAborted } from "../../lifecycle/backoff.ts";
 import { RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
 import type { PageImage, PdfFile } from "../pdf-pages.ts";
@@ -98,7 +99,7 @@ export class GeminiOcrProvider implements OcrProvider {
       while (file.state !== "ACTIVE") {
         if (file.state === "FAILED") throw new RetryableJobError(`Gemini could not process the uploaded PDF (${file.error?.message ?? "state FAILED"})`);
         if (Date.now() > deadline) throw new RetryableJobError(`the uploaded PDF was still ${String(file.state)} after ${this.#settings.fileActiveTimeoutMs} ms`);
-        await delay(this.#settings.filePollMs, context.signal);
+        await delayUnlessAborted(this.#settings.filePollMs, context.signal);
         file = await this.calls.fileCall("files.get", () => ai.files.get({ name }), context);
       }
       const prompt = renderPrompt("acte-extraction", { pages: pdf.pageCount });
@@ -172,16 +173,3 @@ export function parseLineCount(label: string, text: string): LineCount {
   throw new RetryableJobError(`Gemini ${label} did not answer {"total_lines", "confidence"} JSON: ${text.slice(0, 200)}`);
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
