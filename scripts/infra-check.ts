@@ -7,10 +7,10 @@
  * dispatch user and the runner roles, each runner's secrets, the outputs
  * dispatch needs. Exits 1 when anything is off, naming it.
  */
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { z } from "zod";
+import { readCommandLine } from "./command-line.ts";
 import { ENVIRONMENTS } from "../supabase/functions/_shared/environments.ts";
 import { errorMessage } from "../supabase/functions/_shared/error-message.ts";
 import { runInfraCheck, type InfraCheckReport } from "../infra/check/infra-check.ts";
@@ -57,29 +57,17 @@ function readable(report: InfraCheckReport): string {
 }
 
 async function main(): Promise<number> {
-  let raw;
-  try {
-    raw = parseArgs({
-      options: {
-        stage: { type: "string", default: "dev" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (error) {
-    process.stderr.write(`${errorMessage(error)}\n\n${HELP}`);
-    return 2;
-  }
-  const parsed = argsSchema.safeParse(raw);
-  if (!parsed.success) {
-    process.stderr.write(`${parsed.error.issues.map((issue) => `--${String(issue.path[0])} ${issue.message}`).join("\n")}\n`);
-    return 2;
-  }
-  const args = parsed.data;
-  if (args.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const commandLine = readCommandLine(
+    {
+      stage: { type: "string", default: "dev" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    argsSchema,
+    HELP,
+  );
+  if ("exitCode" in commandLine) return commandLine.exitCode;
+  const args = commandLine.args;
   const started = Date.now();
   const report = await runInfraCheck({
     root: join(dirname(fileURLToPath(import.meta.url)), ".."),

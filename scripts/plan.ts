@@ -1,8 +1,8 @@
 // `npm run plan`: sizes a deployment. For a server (and optionally a mix of
 // tasks) says whether the mix fits, what it uses of the vCPU, RAM and Gemini
 // budgets, and, with no mix, which mix gives the most documents per hour.
-import { parseArgs } from "node:util";
 import { z } from "zod";
+import { readCommandLine } from "./command-line.ts";
 import { JOB_KINDS, type JobKind } from "../supabase/functions/_shared/job-kinds.ts";
 import { errorMessage } from "../supabase/functions/_shared/error-message.ts";
 import { budgetFor, DOCUMENT_COSTS, evaluateMix, recommendMix, REQUEST_SHARES, workerRates, type MixEvaluation, type ServerSize } from "./capacity-plan.ts";
@@ -53,35 +53,23 @@ const TABLE_SERVERS: readonly { vcpu: number; ramGb: number }[] = [
 ];
 
 function main(): number {
-  let raw;
-  try {
-    raw = parseArgs({
-      options: {
-        vcpu: { type: "string" },
-        "ram-gb": { type: "string" },
-        reserve: { type: "string" },
-        registre: { type: "string" },
-        index: { type: "string" },
-        acte: { type: "string" },
-        json: { type: "boolean", default: false },
-        table: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (error) {
-    process.stderr.write(`${errorMessage(error)}\n\n${HELP}`);
-    return 2;
-  }
-  const parsed = argsSchema.safeParse(raw);
-  if (!parsed.success) {
-    process.stderr.write(`${parsed.error.issues.map((issue) => `--${String(issue.path[0])} ${issue.message}`).join("\n")}\n`);
-    return 2;
-  }
-  const args = parsed.data;
-  if (args.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const commandLine = readCommandLine(
+    {
+      vcpu: { type: "string" },
+      "ram-gb": { type: "string" },
+      reserve: { type: "string" },
+      registre: { type: "string" },
+      index: { type: "string" },
+      acte: { type: "string" },
+      json: { type: "boolean", default: false },
+      table: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    argsSchema,
+    HELP,
+  );
+  if ("exitCode" in commandLine) return commandLine.exitCode;
+  const args = commandLine.args;
   const reserve = args.reserve;
   if (args.table) {
     process.stdout.write(markdownTable(reserve));
