@@ -9,6 +9,7 @@ import {
 } from "../../supabase/functions/_shared/gemini-call.ts";
 import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { startGeminiTestServer, type GeminiModelQuota, type GeminiTestServer } from "../helpers/gemini-test-server.ts";
+import { nextPacificMidnight, noonPacificToday } from "../helpers/pacific-days.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 /**
@@ -42,8 +43,8 @@ const GEMINI_LIMITS = JSON.stringify(
   Object.fromEntries(Object.entries(QUOTA).map(([model, quota]) => [model, { rpm: Math.floor(quota.rpm * 0.6), tpm: Math.floor(quota.tpm * 0.6), rpd: Math.floor(quota.rpd * 0.6) }])),
 );
 
-/** The day is fixed (noon Pacific): a run never straddles midnight Pacific. */
-const NOON_PACIFIC = Date.UTC(2026, 10, 29, 20);
+/** The day is fixed at noon Pacific of the day the suite runs: a run never straddles midnight Pacific, and Redis' real clock is on the same day. */
+const NOON_PACIFIC = noonPacificToday();
 
 const OUTPUT_TOKENS = 5_000;
 
@@ -115,7 +116,7 @@ describe("a backlog drained against per-model quotas", () => {
         rateLimited: 0,
       });
     }
-    expect(status?.models[FAST]).toMatchObject({ pausedUntil: Date.UTC(2026, 10, 30, 8), rpd: { used: 36, limit: 36, fraction: 1 } });
+    expect(status?.models[FAST]).toMatchObject({ pausedUntil: nextPacificMidnight(NOON_PACIFIC), rpd: { used: 36, limit: 36, fraction: 1 } });
 
     // The budget was really the bound: at its busiest, one rolling window of the server held at least 40 % of the fast model's input-token quota (the budget allows 45 % to 75 %).
     const busiest = (model: string, measure: (request: (typeof generate)[number]) => number) =>

@@ -9,6 +9,7 @@ import {
   withGeminiBudget,
 } from "../../supabase/functions/_shared/gemini-call.ts";
 import { GeminiRateBudget, type GeminiRateBudgetOptions } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { PACIFIC_DAY_CASES } from "../helpers/pacific-days.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
 const FAST = "gemini-2.5-flash";
@@ -123,10 +124,9 @@ describe("429 per model", () => {
   });
 });
 
-describe("requests per day", () => {
-  // 2026-11-29 12:00 in Los Angeles (PST, UTC−8): the day resets at 2026-11-30 08:00 UTC.
-  const NOON_PACIFIC = Date.UTC(2026, 10, 29, 20, 0);
-  const RESET = Date.UTC(2026, 10, 30, 8, 0);
+// The budget's clock is injected while Redis keeps real time: each case must hold on any date the suite runs.
+describe.each(PACIFIC_DAY_CASES)("requests per day, $name", ({ at, day, reset: RESET, nextDay }) => {
+  const NOON_PACIFIC = at;
 
   it("an exhausted day pauses that model until midnight Pacific, sending nothing meanwhile; the next day admits again", async () => {
     let now = NOON_PACIFIC;
@@ -143,7 +143,7 @@ describe("requests per day", () => {
     const error: unknown = await withGeminiBudget(budget, { model: FAST, estimatedTokens: 10, maxWaitMs: 60_000 }, send).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GeminiDailyBudgetExhaustedError);
     expect(error).toMatchObject({ model: FAST, resumesAt: RESET, retryable: true });
-    expect(String(error)).toContain("all 3 requests of 2026-11-29 used");
+    expect(String(error)).toContain(`all 3 requests of ${day} used`);
     // Refused at once, not after waiting out maxWaitMs.
     expect(Date.now() - startedAt).toBeLessThan(5_000);
     expect((await budget.status()).models[FAST]).toMatchObject({ pausedUntil: RESET, rpd: { used: 3, limit: 3, remaining: 0, fraction: 1 } });
@@ -158,7 +158,7 @@ describe("requests per day", () => {
     await withGeminiBudget(budget, { model: FAST, estimatedTokens: 10 }, send);
     expect(sent).toBe(4);
     const next = await budget.status();
-    expect(next.day).toBe("2026-11-30");
+    expect(next.day).toBe(nextDay);
     expect(next.models[FAST]).toMatchObject({ pausedUntil: null, rpd: { used: 1, remaining: 2 } });
   });
 
@@ -183,7 +183,7 @@ describe("requests per day", () => {
     expect(await budget.tryAdmit(FAST, 10)).toMatchObject({ admitted: true });
 
     now = RESET + 1;
-    expect(await budget.tryAdmit(STRONG, 10)).toMatchObject({ admitted: true, day: "2026-11-30" });
+    expect(await budget.tryAdmit(STRONG, 10)).toMatchObject({ admitted: true, day: nextDay });
   });
 
   it("callers held by the minute budgets are never told the day is over while requests are left", async () => {
@@ -206,7 +206,9 @@ describe("requests per day", () => {
     expect(sent).toBe(3);
     expect(usedWhenRefused).toEqual(Array.from({ length: 9 }, () => 3));
   });
+});
 
+describe("the Pacific day", () => {
   it.each([
     ["an ordinary day", Date.UTC(2026, 10, 29, 20), "2026-11-29", Date.UTC(2026, 10, 29, 8), Date.UTC(2026, 10, 30, 8)],
     ["just before midnight Pacific", Date.UTC(2026, 10, 30, 7, 59, 59, 999), "2026-11-29", Date.UTC(2026, 10, 29, 8), Date.UTC(2026, 10, 30, 8)],
@@ -214,5 +216,9 @@ describe("requests per day", () => {
     ["the day daylight saving time ends (25 h)", Date.UTC(2026, 10, 1, 18), "2026-11-01", Date.UTC(2026, 10, 1, 7), Date.UTC(2026, 10, 2, 8)],
   ])("the Pacific day of %s", (_name, at, day, startsAt, endsAt) => {
     expect(dailyWindow(at)).toEqual({ day, startsAt, endsAt });
+  });
+
+  it.each(PACIFIC_DAY_CASES)("$name is on $day and resets when $nextDay begins", ({ at, day, reset }) => {
+    expect(dailyWindow(at)).toMatchObject({ day, endsAt: reset });
   });
 });

@@ -98,20 +98,20 @@ export const admitDailyScript = `
 local dayKey   = KEYS[1]           -- requests admitted for one model on one Pacific day
 local pauseKey = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
 local limit    = tonumber(ARGV[1]) -- requests per day
-local expireAt = tonumber(ARGV[2]) -- ms since epoch when the day's keys may go: its end plus a margin
+local ttl      = tonumber(ARGV[2]) -- ms the day's key lives from now: what is left of the day plus a margin, by the budget's clock
 
 if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
 local used = tonumber(redis.call("GET", dayKey) or "0")
 if used + 1 > limit then return {0, used} end
 used = redis.call("INCR", dayKey)
-redis.call("PEXPIREAT", dayKey, expireAt)
+redis.call("PEXPIRE", dayKey, ttl)
 return {1, used}
 `;
 
 /** Adds one call's numbers to a model's statistics of the day. */
 export const recordUsageScript = `
 local statsKey    = KEYS[1]           -- hash: requests, inputTokens, outputTokens, rateLimited
-local expireAt    = tonumber(ARGV[1]) -- ms since epoch: a day after the day ends, so yesterday stays readable
+local ttl         = tonumber(ARGV[1]) -- ms the statistics live from now: to a day after the day ends, so yesterday stays readable
 local requests    = tonumber(ARGV[2])
 local inputTokens = tonumber(ARGV[3])
 local outputTokens = tonumber(ARGV[4])
@@ -121,7 +121,7 @@ redis.call("HINCRBY", statsKey, "requests", requests)
 redis.call("HINCRBY", statsKey, "inputTokens", inputTokens)
 redis.call("HINCRBY", statsKey, "outputTokens", outputTokens)
 redis.call("HINCRBY", statsKey, "rateLimited", rateLimited)
-redis.call("PEXPIREAT", statsKey, expireAt)
+redis.call("PEXPIRE", statsKey, ttl)
 return 1
 `;
 
@@ -231,6 +231,14 @@ const REFUND_MARGIN_MS = 100;
 
 /** A day's keys outlive its end by this much: readable for a while, then gone on their own. */
 const DAY_KEY_MARGIN_MS = 86_400_000;
+
+/**
+ * The clock of the minute windows. `@upstash/ratelimit` reads `Date.now()`
+ * itself to pick a window and to compute its `reset` (no option injects
+ * another clock), so a minute window's reset is only ever compared with this
+ * clock, never with the budget's `now`, which decides the day.
+ */
+const minuteWindowClock = (): number => Date.now();
 
 interface BudgetScript {
   exec(keys: string[], args: string[]): Promise<unknown>;
@@ -361,7 +369,7 @@ export class GeminiRateBudget {
         admitted: false,
         model,
         blockedBy: "tpm",
-        retryInMs: Math.max(0, tokens.reset - Date.now()),
+        retryInMs: Math.max(0, tokens.reset - minuteWindowClock()),
         // `remaining` is clamped at 0 once this attempt was counted, so it cannot say how much was left.
         detail: `${model}: input tokens budget: ${inputTokens} tokens do not fit in what is left of ${tokens.limit} per ${this.windowMs} ms`,
       };
@@ -371,12 +379,12 @@ export class GeminiRateBudget {
         admitted: false,
         model,
         blockedBy: "rpm",
-        retryInMs: Math.max(0, requests.reset - Date.now()),
+        retryInMs: Math.max(0, requests.reset - minuteWindowClock()),
         detail: `${model}: requests budget: all ${requests.limit} requests per ${this.windowMs} ms used`,
       };
     }
     // Round trip 2: the day, counted only now that the minute has room.
-    const [dayAdmitted, dayUsed] = numbers(await this.#scripts.admitDaily.exec([dayKey, pauseKey], [String(buckets.limits.rpd), String(window.endsAt + DAY_KEY_MARGIN_MS)]));
+    const [dayAdmitted, dayUsed] = numbers(await this.#scripts.admitDaily.exec([dayKey, pauseKey], [String(buckets.limits.rpd), String(this.#dayKeyTtlMs(window))]));
     if (dayAdmitted !== 1) {
       await giveBack();
       return this.#dayOver(model, buckets, window, dayUsed);
@@ -418,7 +426,7 @@ export class GeminiRateBudget {
     const recorded = this.#recordUsage(buckets, window.day, { requests: 0, inputTokens: 0, outputTokens: 0, rateLimited: 1 });
     if (quota === "rpd") {
       const pauseKey = buckets.keys.pause(window.day);
-      await Promise.all([this.#redis.set(pauseKey, "429", { pxat: window.endsAt + DAY_KEY_MARGIN_MS }), recorded]);
+      await Promise.all([this.#redis.set(pauseKey, "429", { px: this.#dayKeyTtlMs(window) }), recorded]);
       return { cooldownMs: Math.max(0, window.endsAt - this.#now()), pausedUntil: window.endsAt };
     }
     const delayMs = retryDelay === undefined ? null : parseRetryDelay(retryDelay);
@@ -496,15 +504,24 @@ export class GeminiRateBudget {
 
   async #recordUsage(buckets: ModelBuckets, day: string, usage: { requests: number; inputTokens: number; outputTokens: number; rateLimited: number }): Promise<void> {
     // Statistics stay readable for a day after today ends, then expire on their own.
-    const endsAt = dailyWindow(this.#now(), this.#timeZone).endsAt;
     await this.#scripts.usage.exec(
       [buckets.keys.stats(day)],
-      [String(endsAt + DAY_KEY_MARGIN_MS), String(usage.requests), String(usage.inputTokens), String(usage.outputTokens), String(usage.rateLimited)],
+      [String(this.#dayKeyTtlMs(this.today())), String(usage.requests), String(usage.inputTokens), String(usage.outputTokens), String(usage.rateLimited)],
     );
   }
 
+  /**
+   * How long a day's keys live from now, as a duration from the budget's own
+   * clock. Redis expires keys on its clock, so an absolute time (PEXPIREAT)
+   * computed from an injected clock would put the expiry in Redis' past or
+   * future; a duration means the same on both.
+   */
+  #dayKeyTtlMs(window: DailyWindow): number {
+    return Math.max(1, window.endsAt + DAY_KEY_MARGIN_MS - this.#now());
+  }
+
   async #refund(limiter: Ratelimit, amount: number, windowEndsAt: number): Promise<void> {
-    if (amount <= 0 || windowEndsAt - Date.now() <= REFUND_MARGIN_MS) return;
+    if (amount <= 0 || windowEndsAt - minuteWindowClock() <= REFUND_MARGIN_MS) return;
     await limiter.limit(SHARED, { rate: -amount });
   }
 }
