@@ -108,9 +108,12 @@ export const LOCAL_STACK_DIR = choice.dir;
 /** Why LOCAL_STACK_DIR is not the checkout's `.local`, when it is not; printed by the commands that start a stack. */
 export const LOCAL_STACK_DIR_REASON: string | undefined = choice.reason;
 
+// Every command that keeps state (npm start, bench, status, plan, enqueue,
+// mint-storage-key, the local runners, the tests) reads the folder from here,
+// so here is where it comes into being, on a fresh checkout too. World-
+// traversable: as root, the postgres user must pass through it.
+mkdirSync(LOCAL_STACK_DIR, { recursive: true, mode: 0o755 });
 if (LOCAL_STACK_DIR_REASON !== undefined) {
-  // World-traversable, like the checkout's .local: the postgres user passes through it.
-  mkdirSync(LOCAL_STACK_DIR, { recursive: true, mode: 0o755 });
   // Once per process, on stderr, so `--json` output on stdout stays one object per line.
   process.stderr.write(`• ${LOCAL_STACK_DIR_REASON}\n`);
 }
