@@ -124,7 +124,7 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
         } catch (error) {
           failed += 1;
           process.stdout.write(`\n  failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}\n`);
-          await queue.fail(job, error instanceof Error ? error.message : String(error), false);
+          await queue.fail(job, error instanceof Error ? error.message : String(error), false, "needs_attention");
         }
       }
     };

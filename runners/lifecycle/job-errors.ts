@@ -24,28 +24,100 @@
  */
 import { GeminiBudgetTimeoutError, GeminiDailyBudgetExhaustedError, GeminiRateLimitedError } from "../../supabase/functions/_shared/gemini-call.ts";
 
-export type FailureDisposition = "final" | "retryable" | "infrastructure";
+/**
+ * What happens to the job: `final` ends it in 4, `retryable` spends one
+ * attempt, `infrastructure` releases it without spending one, and
+ * `configuration` releases it the same way and stops the runner's pool (a
+ * bad Gemini key or a missing model fails every job alike: see
+ * ConfigurationError).
+ */
+export type FailureDisposition = "final" | "retryable" | "infrastructure" | "configuration";
+
+/**
+ * Whose problem a failure is, recorded on the row (`error_kind`) so staff can
+ * filter in Studio. Mirrors the `public.error_kind` table (a test keeps the
+ * two in agreement); each kind goes with one disposition.
+ */
+export const ERROR_KINDS = {
+  /** The registry says the document does not exist. */
+  document_not_found: "final",
+  /** The row can never succeed as written (paper-only, no exact number, a PDF past the limits). */
+  invalid_input: "final",
+  /** OCR found no readable page. */
+  document_unreadable: "final",
+  /** This attempt failed in a way another may not (a timeout, a truncated answer). */
+  document_retryable: "retryable",
+  /** A page or answer nobody recognised: spend an attempt, and staff should look. */
+  needs_attention: "retryable",
+  /** The registry refused the account (login, session, payment): released, the account is charged. */
+  account: "infrastructure",
+  /** The registry is down, in maintenance, or answering 5xx. */
+  registry_unavailable: "infrastructure",
+  /** The Gemini quota or the shared budget held the call. */
+  quota: "infrastructure",
+  /** Network, Storage, Upstash, the database or the browser could not work. */
+  infrastructure: "infrastructure",
+  /** The deployment is misconfigured (Gemini key, model, billing). */
+  configuration: "configuration",
+} as const satisfies Record<string, FailureDisposition>;
+
+export type ErrorKind = keyof typeof ERROR_KINDS;
+type KindOf<D extends FailureDisposition> = { [K in ErrorKind]: (typeof ERROR_KINDS)[K] extends D ? K : never }[ErrorKind];
+
+interface JobErrorOptions<K> extends ErrorOptions {
+  /** Whose problem it is; each class has a default. */
+  readonly kind?: K;
+}
 
 /** The input can never succeed: fail the job for good with this message. */
 export class FinalJobError extends Error {
   override readonly name = "FinalJobError";
   readonly disposition = "final" as const;
+  readonly kind: KindOf<"final">;
+  constructor(message: string, options: JobErrorOptions<KindOf<"final">> = {}) {
+    super(message, options);
+    this.kind = options.kind ?? "invalid_input";
+  }
 }
 
 /** This attempt failed but another may succeed: spend one attempt. */
 export class RetryableJobError extends Error {
   override readonly name = "RetryableJobError";
   readonly disposition = "retryable" as const;
+  readonly kind: KindOf<"retryable">;
+  constructor(message: string, options: JobErrorOptions<KindOf<"retryable">> = {}) {
+    super(message, options);
+    this.kind = options.kind ?? "document_retryable";
+  }
 }
 
-/** The runner cannot work (browser, storage, network of the task): release the job, spend nothing. */
+/** The runner cannot work (browser, storage, network of the task, the registry down, the account refused): release the job, spend nothing. */
 export class InfrastructureError extends Error {
   override readonly name = "InfrastructureError";
   readonly disposition = "infrastructure" as const;
+  readonly kind: KindOf<"infrastructure">;
+  constructor(message: string, options: JobErrorOptions<KindOf<"infrastructure">> = {}) {
+    super(message, options);
+    this.kind = options.kind ?? "infrastructure";
+  }
+}
+
+/**
+ * The deployment cannot work for any job (Gemini answered API_KEY_INVALID, a
+ * configured model does not exist, billing refused): release the job, spend
+ * nothing, and stop the pool; the runner exits with
+ * RUNNER_EXIT_CODES.configuration and says what to fix.
+ */
+export class ConfigurationError extends Error {
+  override readonly name = "ConfigurationError";
+  readonly disposition = "configuration" as const;
+  readonly kind = "configuration" as const;
 }
 
 export interface ClassifiedFailure {
   readonly disposition: FailureDisposition;
+  /** Whose problem it is, stored on the row as `error_kind`. */
+  readonly kind: ErrorKind;
   /** Human-readable reason stored on the row (`error_message` / `ocr_error`). */
   readonly message: string;
 }
@@ -64,22 +136,36 @@ export const MAX_FAILURE_MESSAGE_LENGTH = 1000;
 export function classifyFailure(error: unknown): ClassifiedFailure {
   const chain = causeChain(error);
   const known = chain.find(
-    (link): link is KnownFailure => link instanceof FinalJobError || link instanceof RetryableJobError || link instanceof InfrastructureError,
+    (link): link is KnownFailure => link instanceof FinalJobError || link instanceof RetryableJobError || link instanceof InfrastructureError || link instanceof ConfigurationError,
   );
   // A retryable verdict is the default one, so a wrapper that says
   // "retryable" around a quota or network fault (a handler's catch-all) does
   // not make the document pay for it; a final verdict is specific knowledge
   // and stands.
-  const faultBelow = known?.disposition === "retryable" ? causeChain(known.cause).some(isInfrastructureFault) : false;
+  const faultBelow = known?.disposition === "retryable" ? causeChain(known.cause).find(isInfrastructureFault) : undefined;
   // Our classes carry a message written for the row (often the registry's
   // own words); anything else keeps its class name so the row says what broke.
-  if (known !== undefined) return { disposition: faultBelow ? "infrastructure" : known.disposition, message: truncate(known.message) };
+  if (known !== undefined) {
+    if (faultBelow !== undefined) return { disposition: "infrastructure", kind: infrastructureKindOf(faultBelow), message: truncate(known.message) };
+    return { disposition: known.disposition, kind: known.kind, message: truncate(known.message) };
+  }
   const message = truncate(error instanceof Error ? describeChain(chain) : `thrown value: ${String(error)}`);
-  if (chain.some(isInfrastructureFault)) return { disposition: "infrastructure", message };
-  return { disposition: "retryable", message };
+  const fault = chain.find(isInfrastructureFault);
+  if (fault !== undefined) return { disposition: "infrastructure", kind: infrastructureKindOf(fault), message };
+  // Nobody recognised it: spend an attempt (the limit stops a loop) and flag it for staff.
+  return { disposition: "retryable", kind: "needs_attention", message };
 }
 
-type KnownFailure = FinalJobError | RetryableJobError | InfrastructureError;
+type KnownFailure = FinalJobError | RetryableJobError | InfrastructureError | ConfigurationError;
+
+function infrastructureKindOf(fault: Error): KindOf<"infrastructure"> {
+  return isQuotaFault(fault) ? "quota" : "infrastructure";
+}
+
+function isQuotaFault(link: Error): boolean {
+  if (link instanceof GeminiRateLimitedError || link instanceof GeminiBudgetTimeoutError || link instanceof GeminiDailyBudgetExhaustedError) return true;
+  return (link as { status?: unknown }).status === 429;
+}
 
 /**
  * Node's network error codes that say the peer could not be reached or the
@@ -114,10 +200,8 @@ const CHROMIUM_NETWORK_ERROR = /\bnet::ERR_(CONNECTION_(REFUSED|RESET|CLOSED|TIM
 const BROWSER_LAUNCH_FAILURE = /\b(browserType\.launch|launchPersistentContext)\b|Failed to launch|Executable doesn't exist/;
 
 function isInfrastructureFault(link: Error): boolean {
-  if (link instanceof GeminiRateLimitedError || link instanceof GeminiBudgetTimeoutError || link instanceof GeminiDailyBudgetExhaustedError) return true;
-  // A raw 429 from an HTTP client (`@google/genai`'s ApiError carries `status`).
-  const status: unknown = (link as { status?: unknown }).status;
-  if (status === 429) return true;
+  // The budget's own refusals, or a raw 429 from an HTTP client (`@google/genai`'s ApiError carries `status`).
+  if (isQuotaFault(link)) return true;
   const code: unknown = (link as { code?: unknown }).code;
   if (typeof code === "string" && NETWORK_ERROR_CODES.has(code)) return true;
   // Node's fetch rejects with TypeError("fetch failed") and the reason as its cause.

@@ -7,6 +7,7 @@
  */
 import postgres from "postgres";
 import { z } from "zod";
+import type { ErrorKind } from "./job-errors.ts";
 import { DOCUMENT_SOURCES, type DocumentSource, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 
 /** SQLSTATE the transition functions raise when the token is not the job's current, unexpired lease. */
@@ -178,10 +179,10 @@ export class JobQueue {
   }
 
   /** Records a failure (one attempt spent); returns the new status (waiting again, or 4). */
-  async fail(job: ClaimedJob, error: string, isFinal: boolean): Promise<number> {
+  async fail(job: ClaimedJob, error: string, isFinal: boolean, errorKind: ErrorKind): Promise<number> {
     return this.#fenced(job, async () => {
       const [row] = await this.#sql`
-        select queue.fail_job(${job.id}, ${job.leaseToken}, ${error}, ${isFinal}) as status_id
+        select queue.fail_job(${job.id}, ${job.leaseToken}, ${error}, ${isFinal}, ${errorKind}) as status_id
       `;
       return statusOf(row);
     });
@@ -203,10 +204,10 @@ export class JobQueue {
    * each such release in a row, and ended in 4 after the row's
    * max_infrastructure_releases. Returns the new status (1, 3 or 4).
    */
-  async releaseAfterInfrastructureFailure(job: ClaimedJob, error: string): Promise<number> {
+  async releaseAfterInfrastructureFailure(job: ClaimedJob, error: string, errorKind: ErrorKind): Promise<number> {
     return this.#fenced(job, async () => {
       const [row] = await this.#sql`
-        select queue.release_job_after_infrastructure_failure(${job.id}, ${job.leaseToken}, ${error}) as status_id
+        select queue.release_job_after_infrastructure_failure(${job.id}, ${job.leaseToken}, ${error}, ${errorKind}) as status_id
       `;
       return statusOf(row);
     });

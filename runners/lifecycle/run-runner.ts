@@ -67,6 +67,8 @@ export const RUNNER_EXIT_CODES = {
   infrastructure: 2,
   /** The ledger lease expired or vanished: this task ran without capacity. */
   ledgerLeaseLost: 3,
+  /** The deployment is misconfigured (a ConfigurationError: Gemini key, model, billing): no job can succeed until it is fixed. */
+  configuration: 4,
 } as const;
 export type RunnerExitCode = (typeof RUNNER_EXIT_CODES)[keyof typeof RUNNER_EXIT_CODES];
 
@@ -92,7 +94,7 @@ const UPSTASH_CALL_TIMEOUT_MS = 5_000;
 /** Tries of a ledger call (the first renewal, the release at exit) before giving up. Job outcomes retry for as long as the job lease lasts: see report(). */
 const REPORT_ATTEMPTS = 3;
 
-type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "lease-lost" | "unreported";
+type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "released-configuration" | "lease-lost" | "unreported";
 
 /** Runs until idle, shutdown or a fatal condition; resolves with the process exit code. */
 export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCode> {
@@ -311,6 +313,12 @@ async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCode> {
     const { result, claimedNext } = await runJob(job, context, jobsTaken < config.maxJobs);
     next = claimedNext;
     idleSince = Date.now();
+    if (result === "released-configuration") {
+      // Every job would fail alike: stop the pool rather than cycle the queue.
+      // (A released job claimed nothing next: only a completion claims one.)
+      log.error("the deployment is misconfigured; exiting so no job is spent on it", {});
+      return RUNNER_EXIT_CODES.configuration;
+    }
     if (result === "released-infrastructure") {
       infrastructureFailures += 1;
       if (infrastructureFailures >= config.maxInfrastructureFailures) {
@@ -457,19 +465,21 @@ async function runJob(job: ClaimedJob, context: ClaimLoopContext, mayClaimNext: 
     }
 
     const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
-    if (failure.disposition === "infrastructure") {
-      const released = await reportUnderLease("release", () => queue.releaseAfterInfrastructureFailure(job, log.redact(failure.message)));
+    if (failure.disposition === "infrastructure" || failure.disposition === "configuration") {
+      const released = await reportUnderLease("release", () => queue.releaseAfterInfrastructureFailure(job, log.redact(failure.message), failure.kind));
       log.warn("job released after an infrastructure failure (no attempt spent)", {
         error: failure.message,
+        error_kind: failure.kind,
         ...(released.ok ? { status_id: released.value } : { outcome: released.why }),
         duration_ms: durationMs,
       });
-      return { result: released.ok ? "released-infrastructure" : "unreported" };
+      if (!released.ok) return { result: "unreported" };
+      return { result: failure.disposition === "configuration" ? "released-configuration" : "released-infrastructure" };
     }
     const isFinal = failure.disposition === "final";
-    const failed = await reportUnderLease("fail", () => queue.fail(job, log.redact(failure.message), isFinal));
+    const failed = await reportUnderLease("fail", () => queue.fail(job, log.redact(failure.message), isFinal, failure.kind));
     if (!failed.ok) return { result: "unreported" };
-    log.warn("job failed", { disposition: failure.disposition, error: failure.message, status_id: failed.value, duration_ms: durationMs });
+    log.warn("job failed", { disposition: failure.disposition, error_kind: failure.kind, error: failure.message, status_id: failed.value, duration_ms: durationMs });
     return { result: "failed" };
   } finally {
     // Only now: the heartbeat had to outlive the report. After this no

@@ -43,7 +43,7 @@ beforeAll(async () => {
            ('plan_cadastraux', '6', 'Laval', 'Cadastre du Québec', null, 0), ('plan_cadastraux', '7', 'Laval', 'Cadastre du Québec', null, 0)`;
   await db.sql`select * from queue.claim_jobs('registre', 'status-test', 1, 600)`;
   const [failing] = await db.sql<{ id: string; lease_token: string }[]>`select * from queue.claim_jobs('registre', 'status-test', 1, 600)`;
-  await db.sql`select queue.fail_job(${failing?.id ?? null}, ${failing?.lease_token ?? null}, 'Le document demandé est inexistant', true)`;
+  await db.sql`select queue.fail_job(${failing?.id ?? null}, ${failing?.lease_token ?? null}, 'Le document demandé est inexistant', true, 'document_not_found')`;
   // One task dispatch started, whose runner reported.
   await db.sql`select queue.record_task_started('lease-1', 'registre', 'dev', 'arn:task/1', 3, 1, now() + interval '5 minutes')`;
   await db.sql`select queue.record_task_heartbeat('lease-1', 'registre', 'dev', 'w-1', 3, 1, now() + interval '5 minutes')`;

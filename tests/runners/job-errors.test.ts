@@ -6,28 +6,48 @@ import {
 } from "../../supabase/functions/_shared/gemini-call.ts";
 import {
   classifyFailure,
+  ConfigurationError,
+  ERROR_KINDS,
   FinalJobError,
   InfrastructureError,
   MAX_FAILURE_MESSAGE_LENGTH,
   RetryableJobError,
+  type ErrorKind,
   type FailureDisposition,
 } from "../../runners/lifecycle/job-errors.ts";
 
 describe("classifyFailure", () => {
-  test.each<[string, unknown, FailureDisposition, string]>([
-    ["a document the registry says does not exist", new FinalJobError("Le document demandé est inexistant"), "final", "Le document demandé est inexistant"],
-    ["a registry timeout", new RetryableJobError("navigation timed out after 30000 ms"), "retryable", "navigation timed out after 30000 ms"],
-    ["a browser that could not start", new InfrastructureError("chromium exited with code 127"), "infrastructure", "chromium exited with code 127"],
+  test.each<[string, unknown, FailureDisposition, ErrorKind, string]>([
+    [
+      "a document the registry says does not exist",
+      new FinalJobError("Le document demandé est inexistant", { kind: "document_not_found" }),
+      "final",
+      "document_not_found",
+      "Le document demandé est inexistant",
+    ],
+    ["a request that can never succeed", new FinalJobError("an acte request needs its acte_type"), "final", "invalid_input", "an acte request needs its acte_type"],
+    ["a registry timeout", new RetryableJobError("navigation timed out after 30000 ms"), "retryable", "document_retryable", "navigation timed out after 30000 ms"],
+    ["a browser that could not start", new InfrastructureError("chromium exited with code 127"), "infrastructure", "infrastructure", "chromium exited with code 127"],
+    ["the registry in maintenance", new InfrastructureError("the registry is in maintenance", { kind: "registry_unavailable" }), "infrastructure", "registry_unavailable", "the registry is in maintenance"],
+    ["a refused login", new InfrastructureError("the registry refused the login", { kind: "account" }), "infrastructure", "account", "the registry refused the login"],
+    ["a bad Gemini key", new ConfigurationError("Gemini refused the key: API_KEY_INVALID"), "configuration", "configuration", "Gemini refused the key: API_KEY_INVALID"],
     [
       "one of ours wrapped as another error's cause",
       new Error("upload failed", { cause: new InfrastructureError("storage unreachable") }),
       "infrastructure",
+      "infrastructure",
       "storage unreachable",
     ],
-    ["an unknown error, kept with its class name", new TypeError("cannot read properties of undefined"), "retryable", "TypeError: cannot read properties of undefined"],
-    ["a thrown non-error", "boom", "retryable", "thrown value: boom"],
-  ])("%s", (_, error, disposition, message) => {
-    expect(classifyFailure(error)).toEqual({ disposition, message });
+    ["an unknown error, kept with its class name, for staff to look at", new TypeError("cannot read properties of undefined"), "retryable", "needs_attention", "TypeError: cannot read properties of undefined"],
+    ["a thrown non-error", "boom", "retryable", "needs_attention", "thrown value: boom"],
+  ])("%s", (_, error, disposition, kind, message) => {
+    expect(classifyFailure(error)).toEqual({ disposition, kind, message });
+  });
+
+  test("every kind goes with the disposition the error classes give it", () => {
+    expect(ERROR_KINDS.document_not_found).toBe("final");
+    expect(ERROR_KINDS.account).toBe("infrastructure");
+    expect(ERROR_KINDS.configuration).toBe("configuration");
   });
 
   test("cuts a long message to what a row needs", () => {
@@ -67,8 +87,10 @@ describe("classifyFailure: what is the infrastructure's fault, not the document'
     ["the registry unreachable from the browser", new Error("page.goto: net::ERR_CONNECTION_REFUSED at https://www.registrefoncier.gouv.qc.ca/")],
     ["the registry's name not resolved", new Error("page.goto: net::ERR_NAME_NOT_RESOLVED at https://www.registrefoncier.gouv.qc.ca/")],
     ["the browser would not launch", new Error("browserType.launch: Failed to launch the browser process!\n/usr/bin/chromium: error while loading shared libraries")],
-  ])("%s → infrastructure, no attempt spent", (_, error) => {
+  ])("%s → infrastructure, no attempt spent", (name, error) => {
     expect(classifyFailure(error).disposition).toBe("infrastructure");
+    // Quota faults are told apart from the rest, so staff see Gemini's share.
+    expect(classifyFailure(error).kind).toBe(/429|Gemini|Gemini budget/.test(name) ? "quota" : "infrastructure");
   });
 
   test.each<[string, unknown, FailureDisposition]>([

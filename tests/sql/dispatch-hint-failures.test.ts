@@ -54,7 +54,7 @@ async function runEveryHintingTransition(): Promise<Record<string, number>> {
   seen["insert"] = (await jobRow(sql, id)).status_id;
 
   let job = await claimOne(sql, "registre");
-  await sql`select queue.fail_job(${job.id}, ${job.lease_token}, 'registry answered 503', false)`;
+  await sql`select queue.fail_job(${job.id}, ${job.lease_token}, 'registry answered 503', false, 'document_retryable')`;
   seen["fail"] = (await jobRow(sql, id)).status_id;
   await endBackoff(sql, id);
 

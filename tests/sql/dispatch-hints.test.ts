@@ -82,7 +82,7 @@ describe("dispatch hints", () => {
     await hintsSent();
     await database.sql`select queue.release_job(${released.id}, ${released.lease_token})`;
     expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "requeued", source: "extraction_queue", jobs: 1 } }]);
-    await database.sql`select queue.fail_job(${failed.id}, ${failed.lease_token}, 'timeout', false)`;
+    await database.sql`select queue.fail_job(${failed.id}, ${failed.lease_token}, 'timeout', false, 'document_retryable')`;
     expect(await hintsSent()).toEqual([]);
     // Once the backoff ends, the cron tick is what dispatches it.
     await endBackoff(database.sql, failed.id);

@@ -37,7 +37,7 @@ beforeEach(async () => {
 });
 
 const releaseForInfrastructure = (job: Claim, error = "Gemini answered 429 (quota exhausted)") =>
-  sql<{ status_id: number }[]>`select queue.release_job_after_infrastructure_failure(${job.id}, ${job.lease_token}, ${error}) as status_id`.then(
+  sql<{ status_id: number }[]>`select queue.release_job_after_infrastructure_failure(${job.id}, ${job.lease_token}, ${error}, 'infrastructure') as status_id`.then(
     (rows) => rows[0]?.status_id,
   );
 const completeExtraction = (job: Claim) =>
@@ -116,7 +116,7 @@ describe("queue.release_job_after_infrastructure_failure", () => {
     await releaseForInfrastructure(await claimOne(sql, "acte-ocr"));
     await endBackoff(sql, id);
     const ocr = await claimOne(sql, "acte-ocr");
-    await sql`select queue.fail_job(${ocr.id}, ${ocr.lease_token}, 'Gemini answered 500', false)`;
+    await sql`select queue.fail_job(${ocr.id}, ${ocr.lease_token}, 'Gemini answered 500', false, 'document_retryable')`;
     expect(await jobRow(sql, id)).toMatchObject({ status_id: 3, ocr_attempts: 1, infrastructure_releases: 0 });
   });
 
@@ -139,7 +139,7 @@ describe("worker ids name only the runner holding a job", () => {
     const jobs = await claim(sql, "registre", 3, "runner-w");
     const byId = (id: string) => jobs.find((job) => job.id === id) ?? expect.unreachable(`job ${id} not claimed`);
     await sql`select queue.release_job(${released}, ${byId(released).lease_token})`;
-    await sql`select queue.fail_job(${failed}, ${byId(failed).lease_token}, 'timeout', false)`;
+    await sql`select queue.fail_job(${failed}, ${byId(failed).lease_token}, 'timeout', false, 'document_retryable')`;
     await completeExtraction(byId(completed));
 
     expect(await jobRow(sql, released)).toMatchObject({ status_id: 1, worker_id: null, available_at: expect.any(Date) });
@@ -148,7 +148,7 @@ describe("worker ids name only the runner holding a job", () => {
     expect(await jobRow(sql, completed)).toMatchObject({ status_id: 3, worker_id: "runner-w" });
 
     const ocr = await claimOne(sql, "acte-ocr", "ocr-w");
-    await sql`select queue.fail_job(${ocr.id}, ${ocr.lease_token}, 'unreadable', true)`;
+    await sql`select queue.fail_job(${ocr.id}, ${ocr.lease_token}, 'unreadable', true, 'document_unreadable')`;
     expect(await jobRow(sql, completed)).toMatchObject({ status_id: 4, ocr_worker_id: null, worker_id: "runner-w" });
   });
 });

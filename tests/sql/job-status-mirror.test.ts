@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACTE_TYPES, DOCUMENT_SOURCES, JOB_KINDS, JOB_STATUS, TERMINAL_STATUS_IDS } from "../../supabase/functions/_shared/job-kinds.ts";
+import { ERROR_KINDS } from "../../runners/lifecycle/job-errors.ts";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { expectPostgresError, indexJob, insertJob, SQLSTATE } from "./queue-fixtures.ts";
 
@@ -20,6 +21,14 @@ describe("TypeScript job constants agree with the database", () => {
       .map((status) => ({ id: status.id, name: status.name }))
       .sort((a, b) => a.id - b.id);
     expect(mirrored).toEqual(rows.map((row) => ({ id: row.id, name: row.name })));
+  });
+
+  it("ERROR_KINDS has exactly the kinds of error_kind, each with the disposition its owner implies", async () => {
+    const rows = await database.sql<{ name: string; whose: string }[]>`select name, whose from error_kind order by name`;
+    expect(Object.keys(ERROR_KINDS).sort()).toEqual(rows.map((row) => row.name));
+    const dispositionOf = (whose: string): string[] =>
+      whose === "document" ? ["final", "retryable"] : whose === "staff" ? ["retryable"] : whose === "configuration" ? ["configuration"] : ["infrastructure"];
+    for (const row of rows) expect(dispositionOf(row.whose)).toContain(ERROR_KINDS[row.name as keyof typeof ERROR_KINDS]);
   });
 
   it("TERMINAL_STATUS_IDS are exactly the statuses a row cannot leave by a plain update", async () => {

@@ -37,7 +37,7 @@ const completeExtraction = (job: Claim, path = `index/${job.id}.pdf`) =>
 const completeOcr = (job: Claim, text = "Ligne 1: texte", boosted = "Ligne 1: texte corrigé") =>
   sql`select queue.complete_ocr(${job.id}, ${job.lease_token}, ${text}, ${boosted}) as status_id`.then(statusOf);
 const failJob = (job: Claim, error: string, isFinal: boolean) =>
-  sql`select queue.fail_job(${job.id}, ${job.lease_token}, ${error}, ${isFinal}) as status_id`.then(statusOf);
+  sql`select queue.fail_job(${job.id}, ${job.lease_token}, ${error}, ${isFinal}, ${isFinal ? "invalid_input" : "document_retryable"}) as status_id`.then(statusOf);
 const releaseJob = (job: Claim) => sql`select queue.release_job(${job.id}, ${job.lease_token}) as status_id`.then(statusOf);
 const heartbeat = (job: Claim, seconds = 300) =>
   sql<{ expires_at: Date }[]>`select queue.heartbeat_job(${job.id}, ${job.lease_token}, ${seconds}) as expires_at`.then((rows) => rows[0]?.expires_at);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { claimOne, createLoginFor, expectPostgresError, indexJob, insertJob, jobRow, SQLSTATE, type RoleLogin } from "./queue-fixtures.ts";
 
-const TABLES = ["extraction_queue", "extraction_status", "extraction_queue_retries", "registry_accounts", "runner_tasks"];
+const TABLES = ["error_kind", "extraction_queue", "extraction_status", "extraction_queue_retries", "registry_accounts", "runner_tasks"];
 const VIEWS = [
   "extraction_queue_by_status",
   "extraction_queue_stuck_jobs",
@@ -71,7 +71,7 @@ describe("queue security", () => {
     await runner.sql`select queue.heartbeat_job(${job.id}, ${job.lease_token}, 120)`;
     await runner.sql`select queue.complete_extraction(${job.id}, ${job.lease_token}, 'index/S-1.pdf')`;
     const ocr = await claimOne(runner.sql, "index-ocr", "runner-s");
-    await runner.sql`select queue.fail_job(${ocr.id}, ${ocr.lease_token}, 'Gemini 503', false)`;
+    await runner.sql`select queue.fail_job(${ocr.id}, ${ocr.lease_token}, 'Gemini 503', false, 'document_retryable')`;
     await database.sql`update extraction_queue set available_at = now() where id = ${id}`;
     const again = await claimOne(runner.sql, "index-ocr", "runner-s");
     await runner.sql`select queue.release_job(${again.id}, ${again.lease_token})`;

@@ -26,10 +26,10 @@ describe("what operators see in Supabase Studio, and the dispatcher's backlog", 
     // An acte that failed for good, and one backing off after a timeout.
     ids["failed"] = await insertJob(sql, acteJob("E-1", { priority: 8 }));
     const failing = await claimOne(sql, "registre");
-    await sql`select queue.fail_job(${failing.id}, ${failing.lease_token}, 'Le document demandé est inexistant', true)`;
+    await sql`select queue.fail_job(${failing.id}, ${failing.lease_token}, 'Le document demandé est inexistant', true, 'document_not_found')`;
     ids["delayed"] = await insertJob(sql, acteJob("E-2", { priority: 8 }));
     const timingOut = await claimOne(sql, "registre");
-    await sql`select queue.fail_job(${timingOut.id}, ${timingOut.lease_token}, 'navigation timeout after 30 s', false)`;
+    await sql`select queue.fail_job(${timingOut.id}, ${timingOut.lease_token}, 'navigation timeout after 30 s', false, 'document_retryable')`;
 
     // A registre runner working for 25 minutes with a live lease.
     ids["slow"] = await insertJob(sql, planJob("S-1", { priority: 7 }));
