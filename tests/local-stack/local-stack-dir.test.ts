@@ -82,4 +82,21 @@ describe("where the local stack keeps its state", () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  test("any command that reads the folder's path creates it: a fresh checkout has none yet", async () => {
+    const fresh = join(sandbox, "fresh-checkout", "state");
+    const { spawnSync } = await import("node:child_process");
+    // A separate process, as `npm run status` or `npm run bench` would be: importing the path module is what they share.
+    const child = spawnSync(process.execPath, ["--import", "tsx", "-e", `await import(${JSON.stringify(join(process.cwd(), "infra", "local", "paths.ts"))})`], {
+      env: { ...process.env, LOCAL_STACK_DIR: fresh },
+      encoding: "utf8",
+    });
+    expect(child.stderr).toBe("");
+    expect(child.status).toBe(0);
+    const { stat } = await import("node:fs/promises");
+    const made = await stat(fresh);
+    expect(made.isDirectory()).toBe(true);
+    // Traversable by the postgres user when the stack runs as root.
+    expect(made.mode & 0o755).toBe(0o755);
+  });
 });
