@@ -8,6 +8,7 @@
  * Plain TypeScript without SST globals.
  */
 import { buildMockedProgram, evaluateAppConfig } from "./mocked-evaluation.ts";
+import { checkImage, pinnedNodeVersion, summarizeImage, type ImageSummary } from "./image-rules.ts";
 import { checkInfra } from "./infra-rules.ts";
 import { summarizeInfra, type InfraSummary } from "./infra-summary.ts";
 import { ensureSstPlatform, sstPlatformPaths } from "./sst-platform.ts";
@@ -19,6 +20,10 @@ export interface InfraCheckReport extends InfraSummary {
   readonly typeErrors: string[];
   readonly typecheckCached: boolean;
   readonly problems: string[];
+  /** The Node version package.json pins for the suite (devDependencies.node). */
+  readonly suiteNode: string | undefined;
+  /** Each runner family's image as its Dockerfile says: Node version, ENTRYPOINT. */
+  readonly images: readonly (ImageSummary & { readonly family: string })[];
 }
 
 /** The provider versions `app()` pins (`providers: { aws: { version } }`), for the install's staleness check. */
@@ -60,5 +65,8 @@ export async function runInfraCheck(options: {
 
   const summary = summarizeInfra(result, options.root);
   const problems = checkInfra(summary, { root: options.root, env });
-  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, ...summary };
+  const suiteNode = pinnedNodeVersion(options.root);
+  const images = summary.tasks.flatMap((task) => (task.runnerFamily === undefined ? [] : [{ family: task.runnerFamily, ...summarizeImage(options.root, task.dockerfile) }]));
+  for (const image of images) checkImage(image.family, image, suiteNode, problems);
+  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, ...summary };
 }

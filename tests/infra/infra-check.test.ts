@@ -145,6 +145,15 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     expect(report.outputValues).toMatchObject({ ECS_CAPACITY_PROVIDER_OCR: "FARGATE_SPOT", ECS_CAPACITY_PROVIDER_REGISTRE: "FARGATE" });
   });
 
+  it("reports each image on the suite's pinned Node and started by ENTRYPOINT", () => {
+    const pinned = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies["node"];
+    expect(report.suiteNode).toBe(pinned);
+    expect(report.images.map((image) => [image.family, image.nodeVersion, image.entrypoint?.at(-1), image.hasCmd])).toEqual([
+      ["registre", pinned, "runners/registre/main.ts", false],
+      ["ocr", pinned, "runners/ocr/main.ts", false],
+    ]);
+  });
+
   it("leaves .dockerignore keeping .sst out of the image context, so SST does not rewrite it", () => {
     expect(readFileSync(join(root, ".dockerignore"), "utf8").split("\n")).toContain(".sst");
     expect(existsSync(join(root, ".sst", "platform", "version"))).toBe(true);
