@@ -35,6 +35,16 @@ export const RUNNER_SECRETS: readonly RunnerSecret[] = [
     description: "Postgres URL of the least-privileged `runner` role through the transaction pooler (port 6543)",
   },
   {
+    secret: "RunnerDatabaseRootCert",
+    variable: "DATABASE_SSL_ROOT_CERT",
+    families: BOTH,
+    input: "RUNNER_DATABASE_ROOT_CERT",
+    // Public, but in SSM with the URL: a RunTask environment override cannot
+    // replace a value ECS injects from SSM with a CA of someone else's.
+    description:
+      "PEM root certificate of the Supabase project (Dashboard → Database Settings → SSL Configuration → Download certificate); the runner verifies the pooler with it (sslmode verify-full, runners/lifecycle/database-tls.ts)",
+  },
+  {
     secret: "UpstashRedisRestUrl",
     variable: "UPSTASH_REDIS_REST_URL",
     families: BOTH,

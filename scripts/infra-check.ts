@@ -29,7 +29,7 @@ the tasks exactly as they would for \`sst deploy\`.
   --json    print one JSON object on the last line: tasks (family, cpu and
             memory in Fargate units, Dockerfile, environment and secret names),
             dispatchPolicyActions, outputs, images (Node version,
-            ENTRYPOINT), suiteNode, problems, …
+            ENTRYPOINT), suiteNode, databaseTls, problems, …
   --help    this text
 
 Exit status: 0 when everything checks, 1 when a rule or a type check fails,
@@ -51,6 +51,7 @@ function readable(report: InfraCheckReport): string {
       `    secrets from SSM: ${task.secrets.join(" ")}`,
     );
   }
+  lines.push(`  database TLS: root certificate from SSM for ${report.databaseTls.tasks.filter((task) => task.rootCert).map((task) => task.family).join(", ")}${report.databaseTls.shellUrlMode ? `; RUNNER_DATABASE_URL: ${report.databaseTls.shellUrlMode}` : ""}`);
   for (const image of report.images) lines.push(`  ${image.family} image: Node ${image.nodeVersion ?? "?"} (suite ${report.suiteNode ?? "?"}), ENTRYPOINT ${JSON.stringify(image.entrypoint ?? null)}`);
   lines.push(`  dispatch may: ${report.dispatchPolicyActions.join(", ")}`, `  outputs: ${report.outputs.join(" ")}`, `  SST secrets to set: ${report.sstSecrets.join(" ")}`);
   for (const error of report.typeErrors) lines.push(`  type error: ${error}`);

@@ -8,6 +8,7 @@
  * Plain TypeScript without SST globals.
  */
 import { buildMockedProgram, evaluateAppConfig } from "./mocked-evaluation.ts";
+import { checkDatabaseTls, type DatabaseTlsSummary } from "./database-tls-rules.ts";
 import { checkImage, pinnedNodeVersion, summarizeImage, type ImageSummary } from "./image-rules.ts";
 import { checkInfra } from "./infra-rules.ts";
 import { summarizeInfra, type InfraSummary } from "./infra-summary.ts";
@@ -24,6 +25,8 @@ export interface InfraCheckReport extends InfraSummary {
   readonly suiteNode: string | undefined;
   /** Each runner family's image as its Dockerfile says: Node version, ENTRYPOINT. */
   readonly images: readonly (ImageSummary & { readonly family: string })[];
+  /** TLS on the runners' database URLs: root certificate per task, the shell's URL's mode. */
+  readonly databaseTls: DatabaseTlsSummary;
 }
 
 /** The provider versions `app()` pins (`providers: { aws: { version } }`), for the install's staleness check. */
@@ -68,5 +71,6 @@ export async function runInfraCheck(options: {
   const suiteNode = pinnedNodeVersion(options.root);
   const images = summary.tasks.flatMap((task) => (task.runnerFamily === undefined ? [] : [{ family: task.runnerFamily, ...summarizeImage(options.root, task.dockerfile) }]));
   for (const image of images) checkImage(image.family, image, suiteNode, problems);
-  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, ...summary };
+  const databaseTls = checkDatabaseTls(summary.tasks, env, problems);
+  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, databaseTls, ...summary };
 }

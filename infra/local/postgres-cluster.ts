@@ -16,6 +16,8 @@ export interface PostgresClusterOptions {
    */
   fast?: boolean;
   onLine?: (line: string) => void;
+  /** More `name=value` server settings (a test's TLS files, more listen addresses), after the defaults. */
+  settings?: readonly string[];
   /** Which PostgreSQL to run. @default localPostgresBinaries(process.env): Debian's 15 unless LOCAL_POSTGRES_MAJOR=17 */
   binaries?: PostgresBinaries;
 }
@@ -64,6 +66,7 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     // Hosted Supabase keeps its own, durable, settings.
     "synchronous_commit=off",
     ...(fast ? ["fsync=off", "full_page_writes=off"] : []),
+    ...(options.settings ?? []),
   ];
   const args = ["-D", dataDir, "-p", String(port), ...settings.flatMap((s) => ["-c", s])];
   const postmaster = startProcess(...command("postgres", args), {

@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     secrets: secretValues(config),
   });
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false, retry: { retries: 1, backoff: () => 250 } });
-  const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1 });
+  const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1, tls: config.databaseTls });
   const session = new RegistrySession(registre, new RegistryAccounts(accountsSql, { workerId: config.workerId, leaseSeconds: registre.accountLeaseSeconds, log }), log);
   try {
     return await runRunner({

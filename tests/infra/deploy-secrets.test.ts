@@ -41,6 +41,7 @@ const INPUTS = {
   DISPATCH_AWS_ACCESS_KEY_ID: "AKIAIOSFODNN7EXAMPLE",
   DISPATCH_AWS_SECRET_ACCESS_KEY: "value-never-printed-aws-secret",
   RUNNER_DATABASE_URL: "postgresql://runner.value-never-printed:pw@pooler.example:6543/postgres",
+  RUNNER_DATABASE_ROOT_CERT: "-----BEGIN CERTIFICATE-----\nvalue-never-printed\n-----END CERTIFICATE-----",
   GEMINI_API_KEY: "value-never-printed-gemini-key",
   SUPABASE_STORAGE_KEY: "value-never-printed-storage-jwt.aaaa.bbbb",
   DISPATCH_WEIGHTS: "prod=5,staging=2,dev=1",
@@ -78,8 +79,8 @@ describe("npm run deploy:secrets", () => {
   it("--dry-run prints the commands with every function and Vault secret named, and no value", () => {
     const { code, stdout } = callMain(["--stage", "prod", "--project-ref", REF, "--outputs", outputsFile(OUTPUTS), "--dry-run"], INPUTS);
     expect(code).toBe(0);
-    expect(stdout).toContain(`npx supabase secrets set --project-ref ${REF} --env-file <temporary file, mode 600>`);
-    expect(stdout).toContain("npx supabase db query --linked --file <temporary file, mode 600>");
+    expect(stdout).toContain(`npx supabase secrets set --remote=${REF} --env-file <temporary file, mode 600>`);
+    expect(stdout).toContain(`npx supabase db query --remote=${REF} --file <temporary file, mode 600>`);
     for (const name of plan().functionSecrets.map((secret) => secret.name)) expect(stdout).toMatch(new RegExp(`^#\\s+${name}\\s+<- `, "m"));
     for (const name of ["SERVER_MAX_CPU", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "AWS_ACCESS_KEY_ID", "ECS_CLUSTER", "DISPATCH_WEIGHTS", "functions_url", "dispatch_secret"]) {
       expect(stdout).toContain(name);
@@ -174,10 +175,10 @@ describe("npm run deploy:secrets", () => {
       return `${result.stdout ?? ""}${result.stderr ?? ""}`;
     };
     const secretsSet = await help(["supabase", "secrets", "set"]);
-    expect(secretsSet).toContain("--project-ref");
+    expect(secretsSet).toContain("--remote[=<ref|branch>]");
     expect(secretsSet).toContain("--env-file");
     const dbQuery = await help(["supabase", "db", "query"]);
-    expect(dbQuery).toContain("--linked");
+    expect(dbQuery).toContain("--remote[=<ref|branch|url>]");
     expect(dbQuery).toContain("--file");
     const secretLoad = await help(["sst", "secret", "load"]);
     expect(secretLoad).toContain("Usage: sst secret load <file>");
@@ -188,5 +189,19 @@ describe("npm run deploy:secrets", () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/deploy-secrets.ts", "--help"], { cwd: root });
     expect(stdout).toContain("Usage: npm run deploy:secrets -- --stage dev|staging|prod");
     expect(stdout).toContain("--dry-run");
+  });
+});
+
+describe("deploy:secrets and the runners' database URL", () => {
+  const REF_OF_TEST = "abcdefghijklmnopqrst";
+  it.each([
+    ["an sslmode that falls back to plain text", { RUNNER_DATABASE_URL: "postgresql://runner.x:pw@aws-1-ca-central-1.pooler.supabase.com:6543/postgres?sslmode=prefer" }, /RUNNER_DATABASE_URL: DATABASE_URL has sslmode=prefer/],
+    ["a loopback host", { RUNNER_DATABASE_URL: "postgresql://runner:pw@127.0.0.1:54322/postgres" }, /names 127\.0\.0\.1; a deployed runner needs the project's pooler host/],
+    ["a root certificate that is not PEM", { RUNNER_DATABASE_ROOT_CERT: "not a certificate" }, /RUNNER_DATABASE_ROOT_CERT: DATABASE_SSL_ROOT_CERT must be a PEM certificate/],
+  ])("refuses %s before anything reaches SSM", (_name, override, message) => {
+    const { code, stderr } = callMain(["--stage", "prod", "--project-ref", REF_OF_TEST, "--runners", "--dry-run"], { ...INPUTS, ...override });
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toContain(":pw@");
   });
 });

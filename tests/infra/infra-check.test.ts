@@ -76,8 +76,8 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
   });
 
   it("gives each family exactly its secrets from SSM, the storage key and never the service-role key", () => {
-    expect(task(report, "registre").secrets).toEqual(["DATABASE_URL", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
-    expect(task(report, "ocr").secrets).toEqual(["DATABASE_URL", "GEMINI_API_KEY", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
+    expect(task(report, "registre").secrets).toEqual(["DATABASE_SSL_ROOT_CERT", "DATABASE_URL", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
+    expect(task(report, "ocr").secrets).toEqual(["DATABASE_SSL_ROOT_CERT", "DATABASE_URL", "GEMINI_API_KEY", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
     for (const summary of report.tasks) {
       expect(summary.environment).not.toContain("SUPABASE_SERVICE_ROLE_KEY");
       expect(summary.environment.filter((name) => RUNNER_SECRETS.some((entry) => entry.variable === name))).toEqual([]);
@@ -85,7 +85,7 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       for (const name of Object.values(RUNNER_TASK_ENV)) expect(summary.environment).not.toContain(name);
       for (const arn of Object.values(summary.secretParameters)) expect(arn).toMatch(/^arn:aws:ssm:ca-central-1:\d{12}:parameter\/registre-extraction\/prod\//);
     }
-    expect(report.sstSecrets).toEqual(["GeminiApiKey", "RunnerDatabaseUrl", "SupabaseStorageKey", "SupabaseUrl", "UpstashRedisRestToken", "UpstashRedisRestUrl"]);
+    expect(report.sstSecrets).toEqual(["GeminiApiKey", "RunnerDatabaseRootCert", "RunnerDatabaseUrl", "SupabaseStorageKey", "SupabaseUrl", "UpstashRedisRestToken", "UpstashRedisRestUrl"]);
   });
 
   it("lets the dispatch user run this stage's task definitions, watch and stop this cluster's tasks and pass the runners' roles, nothing else", () => {
@@ -151,6 +151,13 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     expect(report.images.map((image) => [image.family, image.nodeVersion, image.entrypoint?.at(-1), image.hasCmd])).toEqual([
       ["registre", pinned, "runners/registre/main.ts", false],
       ["ocr", pinned, "runners/ocr/main.ts", false],
+    ]);
+  });
+
+  it("gives every runner the project's root certificate with its database URL, so the pooler connection is verified TLS", () => {
+    expect(report.databaseTls.tasks).toEqual([
+      { family: "registre", url: true, rootCert: true },
+      { family: "ocr", url: true, rootCert: true },
     ]);
   });
 
