@@ -6,7 +6,7 @@
 import { cluster } from "./cluster.ts";
 import { runnerAssignPublicIp, runnerSecurityGroup, runnerSubnets } from "./network.ts";
 import { RUNNER_CONTAINER_NAMES } from "./runner-containers.ts";
-import { RUNNER_CAPACITY_PROVIDERS } from "./runner-placement.ts";
+import { RUNNER_CAPACITY_PROVIDERS, RUNNER_SPOT_FALLBACK_SECONDS } from "./runner-placement.ts";
 import { ocrTask, registreTask } from "./tasks.ts";
 
 /**
@@ -85,4 +85,6 @@ export const dispatchSecrets = {
   ECS_ASSIGN_PUBLIC_IP: runnerAssignPublicIp,
   ECS_CAPACITY_PROVIDER_REGISTRE: RUNNER_CAPACITY_PROVIDERS.registre,
   ECS_CAPACITY_PROVIDER_OCR: RUNNER_CAPACITY_PROVIDERS.ocr,
+  // Spot refusing OCR this long makes dispatch start it on FARGATE (spot-fallback.ts).
+  ECS_SPOT_FALLBACK_SECONDS: String(RUNNER_SPOT_FALLBACK_SECONDS),
 };

@@ -11,6 +11,7 @@ import { buildMockedProgram, evaluateAppConfig } from "./mocked-evaluation.ts";
 import { checkDatabaseTls, type DatabaseTlsSummary } from "./database-tls-rules.ts";
 import { checkImage, pinnedNodeVersion, summarizeImage, type ImageSummary } from "./image-rules.ts";
 import { checkInfra } from "./infra-rules.ts";
+import { checkSpotFallback, type SpotFallbackSummary } from "./spot-fallback-rules.ts";
 import { summarizeInfra, type InfraSummary } from "./infra-summary.ts";
 import { ensureSstPlatform, sstPlatformPaths } from "./sst-platform.ts";
 import { typecheckInfra } from "./typecheck-infra.ts";
@@ -27,6 +28,8 @@ export interface InfraCheckReport extends InfraSummary {
   readonly images: readonly (ImageSummary & { readonly family: string })[];
   /** TLS on the runners' database URLs: root certificate per task, the shell's URL's mode. */
   readonly databaseTls: DatabaseTlsSummary;
+  /** Families on Fargate Spot and their on-demand fallback. */
+  readonly spotFallback: SpotFallbackSummary;
 }
 
 /** The provider versions `app()` pins (`providers: { aws: { version } }`), for the install's staleness check. */
@@ -72,5 +75,6 @@ export async function runInfraCheck(options: {
   const images = summary.tasks.flatMap((task) => (task.runnerFamily === undefined ? [] : [{ family: task.runnerFamily, ...summarizeImage(options.root, task.dockerfile) }]));
   for (const image of images) checkImage(image.family, image, suiteNode, problems);
   const databaseTls = checkDatabaseTls(summary.tasks, env, problems);
-  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, databaseTls, ...summary };
+  const spotFallback = checkSpotFallback(summary, problems);
+  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, databaseTls, spotFallback, ...summary };
 }

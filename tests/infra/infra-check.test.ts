@@ -7,6 +7,7 @@ import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-c
 import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
 import type { InfraCheckReport } from "../../infra/check/infra-check.ts";
 import { checkInfra } from "../../infra/check/infra-rules.ts";
+import { checkSpotFallback } from "../../infra/check/spot-fallback-rules.ts";
 import { summarizeInfra, type InfraSummary, type TaskSummary } from "../../infra/check/infra-summary.ts";
 import { evaluateStageMocked } from "../../infra/check/mocked-evaluation.ts";
 import { sstPlatformPaths } from "../../infra/check/sst-platform.ts";
@@ -134,6 +135,7 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       "ECS_CONTAINER_NAME_OCR",
       "ECS_CONTAINER_NAME_REGISTRE",
       "ECS_SECURITY_GROUPS",
+      "ECS_SPOT_FALLBACK_SECONDS",
       "ECS_SUBNETS",
       "ECS_TASK_DEFINITION_OCR",
       "ECS_TASK_DEFINITION_REGISTRE",
@@ -159,6 +161,11 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       { family: "registre", url: true, rootCert: true },
       { family: "ocr", url: true, rootCert: true },
     ]);
+  });
+
+  it("puts OCR on Fargate Spot with an on-demand fallback after the configured wait", () => {
+    expect(report.spotFallback.families).toEqual([{ family: "ocr", provider: "FARGATE_SPOT", fallback: "FARGATE", afterSeconds: 300 }]);
+    expect(report.outputValues.ECS_SPOT_FALLBACK_SECONDS).toBe("300");
   });
 
   it("leaves .dockerignore keeping .sst out of the image context, so SST does not rewrite it", () => {
@@ -206,6 +213,25 @@ describe("the rules infra:check applies", () => {
     ["no Spot on the cluster", (s) => (s.cluster.capacityProviders = ["FARGATE"]), /FARGATE_SPOT/],
   ])("reports %s", (_name, change, message) => {
     const problems = broken(change);
+    expect(problems.join("\n")).toMatch(message);
+  });
+});
+
+describe("the Spot fallback rule", () => {
+  it.each<[string, (summary: InfraSummary & { outputValues: Record<string, string> }) => void, RegExp]>([
+    ["no fallback wait", (s) => delete s.outputValues.ECS_SPOT_FALLBACK_SECONDS, /ECS_SPOT_FALLBACK_SECONDS is undefined/],
+    ["a wait of zero", (s) => (s.outputValues.ECS_SPOT_FALLBACK_SECONDS = "0"), /not a positive whole number/],
+    ["no FARGATE on the cluster", (s) => (s.cluster.capacityProviders.splice(0, s.cluster.capacityProviders.length, "FARGATE_SPOT")), /lacks FARGATE/],
+    [
+      "a RunTask policy limited to Spot",
+      (s) => s.dispatchPolicy[0] && Object.assign(s.dispatchPolicy[0].conditions, { StringEquals: { "ecs:capacity-provider": ["FARGATE_SPOT"] } }),
+      /allows only FARGATE_SPOT/,
+    ],
+  ])("reports %s", (_name, change, message) => {
+    const copy = structuredClone(report) as InfraSummary & { outputValues: Record<string, string> };
+    change(copy);
+    const problems: string[] = [];
+    checkSpotFallback(copy, problems);
     expect(problems.join("\n")).toMatch(message);
   });
 });
