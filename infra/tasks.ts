@@ -21,7 +21,8 @@ import { runnerSecretParameters } from "./secrets.ts";
  * ledger counts what AWS bills). A bad value stops the deploy.
  */
 const capacity = billedCapacity(parseCapacityConfig(process.env));
-const sizes = runnerFamilySizes(capacity);
+/** Each family's Fargate size; dispatch-access.ts allows RunTask only at these sizes. */
+export const sizes = runnerFamilySizes(capacity);
 
 /**
  * Plain settings every runner reads. REDIS_KEY_PREFIX must equal dispatch's

@@ -7,6 +7,8 @@
  *   inside package.json's `engines.node`, so what runs in AWS is what the
  *   suite ran on. Node 20 reached its end of life on 2026-04-30; 26 is the
  *   Active LTS line (https://github.com/nodejs/Release, release schedule).
+ * - Production marker: a RUN writes PRODUCTION_MARKER, so the runner ignores
+ *   endpoint overrides (runners/lifecycle/production-endpoints.ts).
  * - Entry point: the runner starts from ENTRYPOINT in exec form with no CMD
  *   after it, so a RunTask `command` override can only append arguments and
  *   never replace the program (issue 19 item 3; RunTask offers no IAM
@@ -16,6 +18,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { PRODUCTION_MARKER } from "../../runners/lifecycle/production-endpoints.ts";
 
 export interface ImageSummary {
   readonly dockerfile: string;
@@ -25,6 +28,8 @@ export interface ImageSummary {
   readonly entrypoint: readonly string[] | undefined;
   /** Whether a CMD follows the last FROM (it would become the runner's arguments). */
   readonly hasCmd: boolean;
+  /** Whether a RUN writes the production marker the runner checks (production-endpoints.ts). */
+  readonly writesProductionMarker: boolean;
 }
 
 interface Instruction {
@@ -73,6 +78,7 @@ export function summarizeImage(root: string, dockerfile: string): ImageSummary {
     nodeVersion,
     entrypoint: entry ? execForm(entry.args) : undefined,
     hasCmd: lastStage.some((step) => step.keyword === "CMD"),
+    writesProductionMarker: lastStage.some((step) => step.keyword === "RUN" && step.args.includes(`> ${PRODUCTION_MARKER}`)),
   };
 }
 
@@ -101,5 +107,6 @@ export function checkImage(family: string, image: ImageSummary, pinned: string |
   } else if (image.entrypoint.slice(0, 3).join(" ") !== "node --import tsx" || !image.entrypoint.some((argument) => argument.endsWith("/main.ts"))) {
     problems.push(`${family}: ENTRYPOINT ${JSON.stringify(image.entrypoint)} does not start the runner (node --import tsx runners/<family>/main.ts)`);
   }
+  if (!image.writesProductionMarker) problems.push(`${family}: ${image.dockerfile} does not write ${PRODUCTION_MARKER}, so the runner would honour endpoint overrides (REGISTRY_BASE_URL, GEMINI_BASE_URL, …) in AWS`);
   if (image.hasCmd) problems.push(`${family}: ${image.dockerfile} has a CMD, whose words would reach the runner as arguments`);
 }

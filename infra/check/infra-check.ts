@@ -11,6 +11,7 @@ import { buildMockedProgram, evaluateAppConfig } from "./mocked-evaluation.ts";
 import { checkDatabaseTls, type DatabaseTlsSummary } from "./database-tls-rules.ts";
 import { checkImage, pinnedNodeVersion, summarizeImage, type ImageSummary } from "./image-rules.ts";
 import { checkInfra } from "./infra-rules.ts";
+import { checkRunTaskGuards, type RunTaskGuards } from "./run-task-rules.ts";
 import { checkSpotFallback, type SpotFallbackSummary } from "./spot-fallback-rules.ts";
 import { summarizeInfra, type InfraSummary } from "./infra-summary.ts";
 import { ensureSstPlatform, sstPlatformPaths } from "./sst-platform.ts";
@@ -30,6 +31,8 @@ export interface InfraCheckReport extends InfraSummary {
   readonly databaseTls: DatabaseTlsSummary;
   /** Families on Fargate Spot and their on-demand fallback. */
   readonly spotFallback: SpotFallbackSummary;
+  /** What a RunTask by the dispatch key may ask for: sizes, capacity providers, no ECS Exec. */
+  readonly runTaskGuards: RunTaskGuards;
 }
 
 /** The provider versions `app()` pins (`providers: { aws: { version } }`), for the install's staleness check. */
@@ -76,5 +79,6 @@ export async function runInfraCheck(options: {
   for (const image of images) checkImage(image.family, image, suiteNode, problems);
   const databaseTls = checkDatabaseTls(summary.tasks, env, problems);
   const spotFallback = checkSpotFallback(summary, problems);
-  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, databaseTls, spotFallback, ...summary };
+  const runTaskGuards = checkRunTaskGuards(summary, problems);
+  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, databaseTls, spotFallback, runTaskGuards, ...summary };
 }

@@ -19,6 +19,7 @@ import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
 import { RegistrySession } from "./registry-session.ts";
+import { enforceProductionEndpoints } from "../lifecycle/production-endpoints.ts";
 
 const HELP = `Usage: tsx runners/registre/main.ts   (configured by environment variables)
 
@@ -47,6 +48,8 @@ async function main(): Promise<number> {
   let registre: RegistreConfig;
   let storage: DocumentStorage;
   try {
+    // Before anything reads it: the production image ignores endpoint overrides (issue 19 item 3).
+    enforceProductionEndpoints(process.env);
     config = parseRunnerConfig(process.env);
     registre = parseRegistreConfig(process.env);
     storage = createDocumentStorage(parseStorageConfig(process.env));

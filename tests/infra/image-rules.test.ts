@@ -19,7 +19,7 @@ function problemsOf(text: string, pinned = "26.10.0"): string[] {
   return problems;
 }
 
-const GOOD = 'FROM node:26.10.0-bookworm-slim\nUSER node\nENTRYPOINT ["node", "--import", "tsx", "runners/ocr/main.ts"]\n';
+const GOOD = 'FROM node:26.10.0-bookworm-slim\nRUN mkdir -p /etc/registre-extraction && echo x > /etc/registre-extraction/production-image\nUSER node\nENTRYPOINT ["node", "--import", "tsx", "runners/ocr/main.ts"]\n';
 
 describe("infra:check's image rules", () => {
   it("pass both runner Dockerfiles of the repository against package.json's pinned Node", () => {
@@ -47,6 +47,7 @@ describe("infra:check's image rules", () => {
     ["ENTRYPOINT in shell form", GOOD.replace(/ENTRYPOINT .*/, "ENTRYPOINT node --import tsx runners/ocr/main.ts"), /no ENTRYPOINT in exec form/],
     ["a shell as entry point", GOOD.replace(/ENTRYPOINT .*/, 'ENTRYPOINT ["sh", "-c"]'), /does not start the runner/],
     ["a CMD after the ENTRYPOINT", `${GOOD}CMD ["--help"]\n`, /has a CMD/],
+    ["no production marker", GOOD.replace(/RUN .*\n/, ""), /does not write \/etc\/registre-extraction\/production-image/],
   ])("refuse %s", (_name, text, message) => {
     expect(problemsOf(text).join("\n")).toMatch(message);
   });

@@ -7,6 +7,7 @@ import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-c
 import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
 import type { InfraCheckReport } from "../../infra/check/infra-check.ts";
 import { checkInfra } from "../../infra/check/infra-rules.ts";
+import { checkRunTaskGuards } from "../../infra/check/run-task-rules.ts";
 import { checkSpotFallback } from "../../infra/check/spot-fallback-rules.ts";
 import { summarizeInfra, type InfraSummary, type TaskSummary } from "../../infra/check/infra-summary.ts";
 import { evaluateStageMocked } from "../../infra/check/mocked-evaluation.ts";
@@ -93,13 +94,29 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     expect(report.dispatchPolicyActions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole"]);
     const bySid = Object.fromEntries(report.dispatchPolicy.map((statement) => [statement.sid, statement]));
     const clusterCondition = { ArnEquals: { "ecs:cluster": [report.cluster.arn] } };
-    expect(bySid.StartRunnerTasks).toEqual({
-      sid: "StartRunnerTasks",
-      effect: "Allow",
+    // RunTask: one statement per family, at its own size, on Fargate or Spot, in this cluster.
+    for (const [sid, family] of [["StartRegistreRunnerTasks", "registre"], ["StartOcrRunnerTasks", "ocr"]] as const) {
+      const summary = task(report, family);
+      expect(bySid[sid]).toEqual({
+        sid,
+        effect: "Allow",
+        actions: ["ecs:RunTask"],
+        resources: [`${summary.arnWithoutRevision}:*`],
+        conditions: {
+          ...clusterCondition,
+          "ForAllValues:StringEquals": { "ecs:capacity-provider": ["FARGATE", "FARGATE_SPOT"] },
+          NumericEqualsIfExists: { "ecs:task-cpu": [String(summary.cpu)], "ecs:task-memory": [String(summary.memory)] },
+        },
+      });
+    }
+    expect(bySid.NeverEcsExec).toEqual({
+      sid: "NeverEcsExec",
+      effect: "Deny",
       actions: ["ecs:RunTask"],
-      resources: report.tasks.map((summary) => `${summary.arnWithoutRevision}:*`),
-      conditions: clusterCondition,
+      resources: ["*"],
+      conditions: { StringEquals: { "ecs:enable-execute-command": ["true"] } },
     });
+    expect(report.runTaskGuards.denyEcsExec).toBe(true);
     expect(bySid.WatchAndStopRunnerTasks).toEqual({
       sid: "WatchAndStopRunnerTasks",
       effect: "Allow",
@@ -110,7 +127,7 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     expect(bySid.HandRunnerRolesToEcs?.actions).toEqual(["iam:PassRole"]);
     expect([...(bySid.HandRunnerRolesToEcs?.resources ?? [])].sort()).toEqual(report.tasks.flatMap((summary) => [summary.taskRole.arn, summary.executionRole.arn]).sort());
     expect(bySid.HandRunnerRolesToEcs?.conditions).toEqual({ StringEquals: { "iam:PassedToService": ["ecs-tasks.amazonaws.com"] } });
-    expect(report.dispatchPolicy).toHaveLength(3);
+    expect(report.dispatchPolicy).toHaveLength(5);
   });
 
   it("gives the runners' task roles nothing and lets each execution role read only its own family's parameters", () => {
@@ -198,8 +215,9 @@ describe("the rules infra:check applies", () => {
   it.each<[string, (summary: Mutable<InfraSummary>) => void, RegExp]>([
     ["a wildcard action", (s) => s.dispatchPolicy[0]?.actions.push("ecs:*"), /dispatch: may .*ecs:\*/],
     ["RunTask on any task definition", (s) => s.dispatchPolicy[0]?.resources.splice(0, 1, "*"), /every resource/],
-    ["StopTask outside the cluster", (s) => s.dispatchPolicy[1]?.resources.push("arn:aws:ecs:ca-central-1:123456789012:task/other/*"), /outside this cluster/],
-    ["PassRole on another role", (s) => s.dispatchPolicy[2]?.resources.push("arn:aws:iam::123456789012:role/admin"), /PassRole on/],
+    ["RunTask of one family missing", (s) => s.dispatchPolicy.splice(1, 1), /exactly this stage's task definitions/],
+    ["StopTask outside the cluster", (s) => s.dispatchPolicy[3]?.resources.push("arn:aws:ecs:ca-central-1:123456789012:task/other/*"), /outside this cluster/],
+    ["PassRole on another role", (s) => s.dispatchPolicy[4]?.resources.push("arn:aws:iam::123456789012:role/admin"), /PassRole on/],
     ["RunTask without the cluster condition", (s) => s.dispatchPolicy[0] && (s.dispatchPolicy[0].conditions = {}), /not limited to this stage's cluster/],
     ["a task role with a policy", (s) => s.tasks[0]?.taskRole.statements.push({ effect: "Allow", actions: ["s3:GetObject"], resources: ["*"], conditions: {} }), /task role grants s3:GetObject/],
     ["the Gemini key in the registre task", (s) => s.tasks.find((t) => t.runnerFamily === "registre")?.secrets.push("GEMINI_API_KEY"), /registre: receives secrets/],
@@ -213,6 +231,20 @@ describe("the rules infra:check applies", () => {
     ["no Spot on the cluster", (s) => (s.cluster.capacityProviders = ["FARGATE"]), /FARGATE_SPOT/],
   ])("reports %s", (_name, change, message) => {
     const problems = broken(change);
+    expect(problems.join("\n")).toMatch(message);
+  });
+});
+
+describe("the RunTask guard rules", () => {
+  it.each<[string, (summary: InfraSummary) => void, RegExp]>([
+    ["any cpu", (s) => s.dispatchPolicy[0] && delete (s.dispatchPolicy[0].conditions as Record<string, unknown>)["NumericEqualsIfExists"], /for cpu of any size/],
+    ["an EC2 capacity provider", (s) => s.dispatchPolicy[1]?.conditions["ForAllValues:StringEquals"]?.["ecs:capacity-provider"]?.push("my-ec2-asg"), /does not limit RunTask to FARGATE and FARGATE_SPOT/],
+    ["ECS Exec allowed", (s) => s.dispatchPolicy.splice(2, 1), /no Deny of ecs:RunTask with ecs:enable-execute-command/],
+  ])("reports %s", (_name, change, message) => {
+    const copy = structuredClone(report) as InfraSummary;
+    change(copy);
+    const problems: string[] = [];
+    checkRunTaskGuards(copy, problems);
     expect(problems.join("\n")).toMatch(message);
   });
 });
