@@ -74,11 +74,43 @@ export const RUNNER_SECRETS: readonly RunnerSecret[] = [
     description: "https://<ref>.supabase.co, where the runners reach Storage",
   },
   {
-    secret: "SupabaseStorageKey",
-    variable: "SUPABASE_STORAGE_KEY",
+    secret: "SupabasePublishableKey",
+    variable: "SUPABASE_PUBLISHABLE_KEY",
     families: BOTH,
-    input: "SUPABASE_STORAGE_KEY",
-    description: "JWT of the dedicated storage role (document buckets only), never the service-role key",
+    input: "SUPABASE_PUBLISHABLE_KEY",
+    description: "the project's publishable key (sb_publishable_…), sent as apikey with the runner user's session; public, reaches only what RLS allows",
+  },
+  // Each family's own Supabase Auth user (npm run storage-users), whose Storage
+  // policies let registre insert and OCR read (migration 20261205040000). The
+  // legacy SUPABASE_STORAGE_KEY (a JWT signed with the retired JWT secret) is
+  // no longer deployed; the runner still reads it when set by hand.
+  {
+    secret: "RegistreStorageEmail",
+    variable: "SUPABASE_RUNNER_EMAIL",
+    families: ["registre"],
+    input: "RUNNER_STORAGE_EMAIL_REGISTRE",
+    description: "email of the registre runners' Auth user (insert-only into the document buckets)",
+  },
+  {
+    secret: "RegistreStoragePassword",
+    variable: "SUPABASE_RUNNER_PASSWORD",
+    families: ["registre"],
+    input: "RUNNER_STORAGE_PASSWORD_REGISTRE",
+    description: "password of the registre runners' Auth user",
+  },
+  {
+    secret: "OcrStorageEmail",
+    variable: "SUPABASE_RUNNER_EMAIL",
+    families: ["ocr"],
+    input: "RUNNER_STORAGE_EMAIL_OCR",
+    description: "email of the OCR runners' Auth user (read-only in the document buckets)",
+  },
+  {
+    secret: "OcrStoragePassword",
+    variable: "SUPABASE_RUNNER_PASSWORD",
+    families: ["ocr"],
+    input: "RUNNER_STORAGE_PASSWORD_OCR",
+    description: "password of the OCR runners' Auth user",
   },
 ];
 

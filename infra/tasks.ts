@@ -37,9 +37,9 @@ const runnerEnvironment = {
 /** SSM parameter ARNs of one family's secrets, keyed by the variable its runner reads. */
 function secretParametersOf(family: RunnerFamily) {
   const parameters: Record<string, $util.Output<string>> = {};
-  for (const { variable } of runnerSecretsOf(family)) {
-    const arn = runnerSecretParameters[variable];
-    if (arn === undefined) throw new Error(`no SSM parameter for ${variable}`);
+  for (const { secret, variable } of runnerSecretsOf(family)) {
+    const arn = runnerSecretParameters[secret];
+    if (arn === undefined) throw new Error(`no SSM parameter for ${secret}`);
     parameters[variable] = arn;
   }
   return parameters;

@@ -49,7 +49,9 @@ With --runners (before \`npx sst deploy\`): the runners' SST secrets,
   \`sst secret load --stage <stage>\`, from RUNNER_DATABASE_URL,
   RUNNER_DATABASE_ROOT_CERT,
   UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, GEMINI_API_KEY,
-  SUPABASE_STORAGE_KEY and SUPABASE_URL (default https://<ref>.supabase.co).
+  SUPABASE_PUBLISHABLE_KEY, RUNNER_STORAGE_EMAIL_REGISTRE/_OCR and
+  RUNNER_STORAGE_PASSWORD_REGISTRE/_OCR (npm run storage-users), and
+  SUPABASE_URL (default https://<ref>.supabase.co).
 
   --stage        the SST stage, also the function's ENVIRONMENT
   --project-ref  the Supabase project ref (default: $SUPABASE_PROJECT_REF)

@@ -44,7 +44,11 @@ const INPUTS = {
   RUNNER_DATABASE_URL: "postgresql://runner.value-never-printed:pw@pooler.example:6543/postgres",
   RUNNER_DATABASE_ROOT_CERT: "-----BEGIN CERTIFICATE-----\nvalue-never-printed\n-----END CERTIFICATE-----",
   GEMINI_API_KEY: "value-never-printed-gemini-key",
-  SUPABASE_STORAGE_KEY: "value-never-printed-storage-jwt.aaaa.bbbb",
+  SUPABASE_PUBLISHABLE_KEY: "sb_publishable_value-never-printed",
+  RUNNER_STORAGE_EMAIL_REGISTRE: "registre-runner@value-never-printed.invalid",
+  RUNNER_STORAGE_PASSWORD_REGISTRE: "value-never-printed-registre-password",
+  RUNNER_STORAGE_EMAIL_OCR: "ocr-runner@value-never-printed.invalid",
+  RUNNER_STORAGE_PASSWORD_OCR: "value-never-printed-ocr-password",
   DISPATCH_WEIGHTS: "prod=5,staging=2,dev=1",
 };
 
@@ -95,7 +99,7 @@ describe("npm run deploy:secrets", () => {
     expect(stdout).toContain("npx sst secret load <temporary file, mode 600> --stage prod");
     for (const entry of RUNNER_SECRETS) expect(stdout).toMatch(new RegExp(`^#\\s+${entry.secret}\\s+<- `, "m"));
     expect(stdout).toContain("$GEMINI_API_KEY");
-    expect(stdout).toContain("$SUPABASE_STORAGE_KEY");
+    for (const input of ["$SUPABASE_PUBLISHABLE_KEY", "$RUNNER_STORAGE_EMAIL_REGISTRE", "$RUNNER_STORAGE_PASSWORD_REGISTRE", "$RUNNER_STORAGE_EMAIL_OCR", "$RUNNER_STORAGE_PASSWORD_OCR"]) expect(stdout).toContain(input);
     for (const value of Object.values(INPUTS)) expect(stdout).not.toContain(value);
   });
 
@@ -125,7 +129,7 @@ describe("npm run deploy:secrets", () => {
     const required = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"];
     for (const name of required) expect(runnerConfig).toContain(`${name}: z.`);
     const provided = new Set([...RUNNER_SECRETS.map((entry) => entry.variable), ...Object.values(RUNNER_TASK_ENV)]);
-    for (const name of [...required, "SUPABASE_URL", "SUPABASE_STORAGE_KEY", "GEMINI_API_KEY"]) expect(provided.has(name)).toBe(true);
+    for (const name of [...required, "SUPABASE_URL", "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_RUNNER_EMAIL", "SUPABASE_RUNNER_PASSWORD", "GEMINI_API_KEY"]) expect(provided.has(name)).toBe(true);
   });
 
   it("lets the shell override an output's capacity provider", () => {

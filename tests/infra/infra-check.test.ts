@@ -77,9 +77,31 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     for (const summary of report.tasks) expect(summary.imagePlatforms).toEqual(["linux/amd64"]);
   });
 
-  it("gives each family exactly its secrets from SSM, the storage key and never the service-role key", () => {
-    expect(task(report, "registre").secrets).toEqual(["DATABASE_SSL_ROOT_CERT", "DATABASE_URL", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
-    expect(task(report, "ocr").secrets).toEqual(["DATABASE_SSL_ROOT_CERT", "DATABASE_URL", "GEMINI_API_KEY", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
+  it("gives each family exactly its secrets from SSM, its own Storage user and never the service-role key", () => {
+    expect(task(report, "registre").secrets).toEqual([
+      "DATABASE_SSL_ROOT_CERT",
+      "DATABASE_URL",
+      "SUPABASE_PUBLISHABLE_KEY",
+      "SUPABASE_RUNNER_EMAIL",
+      "SUPABASE_RUNNER_PASSWORD",
+      "SUPABASE_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
+      "UPSTASH_REDIS_REST_URL",
+    ]);
+    expect(task(report, "ocr").secrets).toEqual([
+      "DATABASE_SSL_ROOT_CERT",
+      "DATABASE_URL",
+      "GEMINI_API_KEY",
+      "SUPABASE_PUBLISHABLE_KEY",
+      "SUPABASE_RUNNER_EMAIL",
+      "SUPABASE_RUNNER_PASSWORD",
+      "SUPABASE_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
+      "UPSTASH_REDIS_REST_URL",
+    ]);
+    // Each family's own Auth user: different SSM parameters behind the same variable.
+    expect(task(report, "registre").secretParameters.SUPABASE_RUNNER_PASSWORD).toMatch(/\/registre\/SUPABASE_RUNNER_PASSWORD$/);
+    expect(task(report, "ocr").secretParameters.SUPABASE_RUNNER_PASSWORD).toMatch(/\/ocr\/SUPABASE_RUNNER_PASSWORD$/);
     for (const summary of report.tasks) {
       expect(summary.environment).not.toContain("SUPABASE_SERVICE_ROLE_KEY");
       expect(summary.environment.filter((name) => RUNNER_SECRETS.some((entry) => entry.variable === name))).toEqual([]);
@@ -87,7 +109,19 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       for (const name of Object.values(RUNNER_TASK_ENV)) expect(summary.environment).not.toContain(name);
       for (const arn of Object.values(summary.secretParameters)) expect(arn).toMatch(/^arn:aws:ssm:ca-central-1:\d{12}:parameter\/registre-extraction\/prod\//);
     }
-    expect(report.sstSecrets).toEqual(["GeminiApiKey", "RunnerDatabaseRootCert", "RunnerDatabaseUrl", "SupabaseStorageKey", "SupabaseUrl", "UpstashRedisRestToken", "UpstashRedisRestUrl"]);
+    expect(report.sstSecrets).toEqual([
+      "GeminiApiKey",
+      "OcrStorageEmail",
+      "OcrStoragePassword",
+      "RegistreStorageEmail",
+      "RegistreStoragePassword",
+      "RunnerDatabaseRootCert",
+      "RunnerDatabaseUrl",
+      "SupabasePublishableKey",
+      "SupabaseUrl",
+      "UpstashRedisRestToken",
+      "UpstashRedisRestUrl",
+    ]);
   });
 
   it("lets the dispatch user run this stage's task definitions, watch and stop this cluster's tasks and pass the runners' roles, nothing else", () => {
