@@ -16,6 +16,7 @@ import { connectJobDatabase } from "../runners/lifecycle/job-queue.ts";
 import { DOCUMENT_BUCKETS } from "../runners/storage/document-storage.ts";
 import { StorageSession } from "../runners/storage/storage-session.ts";
 import { ledgerConfigOf, readLimits } from "./capacity-limits.ts";
+import { awsResourceProblems } from "./doctor-aws.ts";
 import type { DoctorTarget } from "./doctor-target.ts";
 
 export interface CheckResult {
@@ -163,6 +164,18 @@ const ecs: Check = async (target) => {
   }
 };
 
+const awsResources: Check = async (target) => {
+  if (target.ecs === undefined || target.deployer === undefined) {
+    return skipped(target.mode === "local" ? "the local stack has no AWS" : "no deployer credentials or no outputs", "run with your own AWS credentials (AWS_ACCESS_KEY_ID, …) after npx sst deploy");
+  }
+  try {
+    const problems = await awsResourceProblems(target.ecs, target.deployer.credentials, target.deployer.endpoints);
+    return problems.length === 0 ? ok(`cluster ACTIVE with FARGATE and FARGATE_SPOT, both task definitions ACTIVE, subnets ${target.ecs.subnets.join(", ")} exist`) : failed(problems.join("; "), "npx sst deploy --stage <stage>, then npm run deploy:secrets (outputs and function secrets must agree)");
+  } catch (error) {
+    return failed(errorMessage(error), "check your AWS credentials and region (ca-central-1)");
+  }
+};
+
 const gemini: Check = async (target) => {
   if (target.gemini === undefined) return skipped("GEMINI_API_KEY not set (the local stack's OCR uses the offline engine)", "export GEMINI_API_KEY to check the models");
   const missing: string[] = [];
@@ -189,6 +202,7 @@ export const CHECKS: readonly { readonly name: string; readonly run: Check }[] =
   { name: "cron jobs", run: cron },
   { name: "upstash and ledger limits", run: ledger },
   { name: "ecs (cluster, task definitions, dispatch key)", run: ecs },
+  { name: "aws resources (cluster, task definitions, subnets)", run: awsResources },
   { name: "gemini models", run: gemini },
   { name: "registry", run: registry },
 ];

@@ -12,6 +12,7 @@ import { parseCapacityConfig } from "../supabase/functions/_shared/capacity-conf
 import { parseEcsConfig, type EcsConfig } from "../supabase/functions/_shared/ecs-client.ts";
 import { setValues } from "../supabase/functions/_shared/env-values.ts";
 import { parseDatabaseTls, type DatabaseTls } from "../runners/lifecycle/database-tls.ts";
+import type { AwsCredentials, AwsEndpoints } from "./doctor-aws.ts";
 import { LOCAL_STATE_DIR } from "./stack-targets.ts";
 
 export interface DoctorTarget {
@@ -28,6 +29,8 @@ export interface DoctorTarget {
   readonly dispatchSecret: string | undefined;
   readonly upstash: { readonly url: string; readonly token: string; readonly prefix: string; readonly budgetEnv: Record<string, string | undefined>; readonly billed: boolean };
   readonly ecs: EcsConfig | undefined;
+  /** The deployer's own AWS credentials (the shell's AWS_*), to look at the cluster, task definitions and subnets. */
+  readonly deployer: { readonly credentials: AwsCredentials; readonly endpoints: AwsEndpoints } | undefined;
   readonly gemini: { readonly apiKey: string; readonly baseUrl: string; readonly models: readonly string[] } | undefined;
   readonly registryUrl: string;
 }
@@ -80,6 +83,8 @@ export function localTarget(file: string): DoctorTarget {
       ECS_CONTAINER_NAME_OCR: "ocr",
       ECS_SUBNETS: "subnet-local",
     }),
+    // The local ECS endpoint has no DescribeClusters, and there is no EC2.
+    deployer: undefined,
     gemini: undefined,
     registryUrl: `${local.registryUrl.replace(/\/+$/, "")}/Sirf/`,
   };
@@ -123,6 +128,13 @@ export function stageTarget(stage: string, environment: Readonly<Record<string, 
     dispatchSecret: env["DISPATCH_SECRET"],
     upstash: { url: need("UPSTASH_REDIS_REST_URL"), token: need("UPSTASH_REDIS_REST_TOKEN"), prefix: env["REDIS_KEY_PREFIX"] ?? "", budgetEnv: environment, billed: true },
     ecs,
+    deployer:
+      env["AWS_ACCESS_KEY_ID"] !== undefined && env["AWS_SECRET_ACCESS_KEY"] !== undefined
+        ? {
+            credentials: { accessKeyId: env["AWS_ACCESS_KEY_ID"], secretAccessKey: env["AWS_SECRET_ACCESS_KEY"], ...(env["AWS_SESSION_TOKEN"] ? { sessionToken: env["AWS_SESSION_TOKEN"] } : {}) },
+            endpoints: {},
+          }
+        : undefined,
     gemini: apiKey === undefined ? undefined : { apiKey, baseUrl: "https://generativelanguage.googleapis.com", models: [gemini.models.fast, gemini.models.boost] },
     registryUrl: "https://www.registrefoncier.gouv.qc.ca/Sirf/",
   };

@@ -27,7 +27,10 @@ Checks, one line each, with the fix for each failure:
                 postgres role)
   upstash       reachable, and the ledger's stored limits equal this shell's
   ecs           the dispatch key reaches the cluster (DescribeTasks: RunTask
-                has no dry run); task definitions and subnets of the outputs
+                has no dry run)
+  aws           with your own AWS_* credentials: the cluster is ACTIVE with
+                FARGATE and FARGATE_SPOT, both task definitions ACTIVE, the
+                subnets exist
   gemini        the configured models exist for GEMINI_API_KEY
   registry      the registry answers
 
@@ -35,7 +38,8 @@ Checks, one line each, with the fix for each failure:
 RUNNER_DATABASE_ROOT_CERT, SUPABASE_PROJECT_REF, SUPABASE_PUBLISHABLE_KEY,
 RUNNER_STORAGE_EMAIL_/PASSWORD_REGISTRE and _OCR, DISPATCH_SECRET,
 UPSTASH_REDIS_REST_URL/_TOKEN, the capacity variables,
-DISPATCH_AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY, GEMINI_API_KEY, DATABASE_URL)
+DISPATCH_AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY, AWS_ACCESS_KEY_ID/…,
+GEMINI_API_KEY, DATABASE_URL)
 and .sst/outputs.json. --local checks the stack of \`npm start\`.
 
 Exit status: 0 when nothing failed (skipped checks name what they need),

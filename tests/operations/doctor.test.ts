@@ -60,7 +60,8 @@ describe("npm run doctor -- --local", () => {
     expect(byName["ecs (cluster, task definitions, dispatch key)"]?.status).toBe("ok");
     expect(byName["registry"]?.status).toBe("ok");
     expect(byName["gemini models"]).toMatchObject({ status: "skipped", fix: expect.stringContaining("GEMINI_API_KEY") });
-    expect(report.checks).toHaveLength(9);
+    expect(byName["aws resources (cluster, task definitions, subnets)"]?.status).toBe("skipped");
+    expect(report.checks).toHaveLength(10);
   }, 120_000);
 
   it("fails a wrong dispatch secret and a budget that differs from the ledger's, each with its fix", async () => {
