@@ -6,8 +6,8 @@
 import { cluster } from "./cluster.ts";
 import { runnerAssignPublicIp, runnerSecurityGroup, runnerSubnets } from "./network.ts";
 import { RUNNER_CONTAINER_NAMES } from "./runner-containers.ts";
-import { RUNNER_CAPACITY_PROVIDERS } from "./runner-placement.ts";
-import { ocrTask, registreTask } from "./tasks.ts";
+import { RUNNER_CAPACITY_PROVIDERS, RUNNER_SPOT_FALLBACK_SECONDS } from "./runner-placement.ts";
+import { ocrTask, registreTask, sizes } from "./tasks.ts";
 
 /**
  * The dispatch function runs on Supabase's edge runtime, outside AWS: it has
@@ -35,11 +35,36 @@ new aws.iam.UserPolicy("DispatchUserPolicy", {
   user: dispatchUser.name,
   policy: aws.iam.getPolicyDocumentOutput({
     statements: [
-      {
-        sid: "StartRunnerTasks",
+      // One statement per family: RunTask of its task definitions only at its
+      // own size (ecs:task-cpu/ecs:task-memory, evaluated on RunTask since
+      // 2026-09: "Amazon ECS expands IAM condition key support for RunTask and
+      // StartTask APIs"; IfExists, so a request without them is judged by
+      // the rest), on Fargate or Fargate Spot only, in this cluster.
+      // No condition key reads a container override's environment or
+      // command, so the images use ENTRYPOINT and the runners ignore endpoint
+      // overrides in production (runners/lifecycle/production-endpoints.ts).
+      ...([
+        ["StartRegistreRunnerTasks", registreTask, sizes.registre],
+        ["StartOcrRunnerTasks", ocrTask, sizes.ocr],
+      ] as const).map(([sid, task, size]) => ({
+        sid,
         actions: ["ecs:RunTask"],
-        resources: [everyRevisionOf(registreTask), everyRevisionOf(ocrTask)],
-        conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [clusterArn] }],
+        resources: [everyRevisionOf(task)],
+        conditions: [
+          { test: "ArnEquals", variable: "ecs:cluster", values: [clusterArn] },
+          { test: "ForAllValues:StringEquals", variable: "ecs:capacity-provider", values: ["FARGATE", "FARGATE_SPOT"] },
+          { test: "NumericEqualsIfExists", variable: "ecs:task-cpu", values: [String(size.cpuUnits)] },
+          { test: "NumericEqualsIfExists", variable: "ecs:task-memory", values: [String(size.memoryMiB)] },
+        ],
+      })),
+      {
+        // ECS Exec would give a shell in a runner (its secrets, the registry
+        // session): dispatch never asks for it, so no request that does passes.
+        sid: "NeverEcsExec",
+        effect: "Deny",
+        actions: ["ecs:RunTask"],
+        resources: ["*"],
+        conditions: [{ test: "StringEquals", variable: "ecs:enable-execute-command", values: ["true"] }],
       },
       {
         sid: "WatchAndStopRunnerTasks",
@@ -85,4 +110,6 @@ export const dispatchSecrets = {
   ECS_ASSIGN_PUBLIC_IP: runnerAssignPublicIp,
   ECS_CAPACITY_PROVIDER_REGISTRE: RUNNER_CAPACITY_PROVIDERS.registre,
   ECS_CAPACITY_PROVIDER_OCR: RUNNER_CAPACITY_PROVIDERS.ocr,
+  // Spot refusing OCR this long makes dispatch start it on FARGATE (spot-fallback.ts).
+  ECS_SPOT_FALLBACK_SECONDS: String(RUNNER_SPOT_FALLBACK_SECONDS),
 };

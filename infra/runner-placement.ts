@@ -14,6 +14,17 @@ import type { RunnerFamily } from "../supabase/functions/_shared/ecs-client.ts";
 
 export type FargateCapacityProvider = "FARGATE" | "FARGATE_SPOT";
 
+/**
+ * How long Fargate Spot may refuse OCR tasks ("Capacity is unavailable at
+ * this time") before dispatch starts them on FARGATE instead, and for how
+ * long it then stays on demand before trying Spot again: the same duration
+ * (supabase/functions/_shared/spot-fallback.ts). Five minutes: a job waits at
+ * most a few ticks for Spot; on-demand costs about three times as much.
+ * Output as ECS_SPOT_FALLBACK_SECONDS; an operator may override it by
+ * exporting the variable before deploy:secrets.
+ */
+export const RUNNER_SPOT_FALLBACK_SECONDS = 300;
+
 export const RUNNER_CAPACITY_PROVIDERS = {
   registre: "FARGATE",
   ocr: "FARGATE_SPOT",

@@ -35,6 +35,16 @@ export const RUNNER_SECRETS: readonly RunnerSecret[] = [
     description: "Postgres URL of the least-privileged `runner` role through the transaction pooler (port 6543)",
   },
   {
+    secret: "RunnerDatabaseRootCert",
+    variable: "DATABASE_SSL_ROOT_CERT",
+    families: BOTH,
+    input: "RUNNER_DATABASE_ROOT_CERT",
+    // Public, but in SSM with the URL: a RunTask environment override cannot
+    // replace a value ECS injects from SSM with a CA of someone else's.
+    description:
+      "PEM root certificate of the Supabase project (Dashboard → Database Settings → SSL Configuration → Download certificate); the runner verifies the pooler with it (sslmode verify-full, runners/lifecycle/database-tls.ts)",
+  },
+  {
     secret: "UpstashRedisRestUrl",
     variable: "UPSTASH_REDIS_REST_URL",
     families: BOTH,
@@ -64,11 +74,43 @@ export const RUNNER_SECRETS: readonly RunnerSecret[] = [
     description: "https://<ref>.supabase.co, where the runners reach Storage",
   },
   {
-    secret: "SupabaseStorageKey",
-    variable: "SUPABASE_STORAGE_KEY",
+    secret: "SupabasePublishableKey",
+    variable: "SUPABASE_PUBLISHABLE_KEY",
     families: BOTH,
-    input: "SUPABASE_STORAGE_KEY",
-    description: "JWT of the dedicated storage role (document buckets only), never the service-role key",
+    input: "SUPABASE_PUBLISHABLE_KEY",
+    description: "the project's publishable key (sb_publishable_…), sent as apikey with the runner user's session; public, reaches only what RLS allows",
+  },
+  // Each family's own Supabase Auth user (npm run storage-users), whose Storage
+  // policies let registre insert and OCR read (migration 20261205040000). The
+  // legacy SUPABASE_STORAGE_KEY (a JWT signed with the retired JWT secret) is
+  // no longer deployed; the runner still reads it when set by hand.
+  {
+    secret: "RegistreStorageEmail",
+    variable: "SUPABASE_RUNNER_EMAIL",
+    families: ["registre"],
+    input: "RUNNER_STORAGE_EMAIL_REGISTRE",
+    description: "email of the registre runners' Auth user (insert-only into the document buckets)",
+  },
+  {
+    secret: "RegistreStoragePassword",
+    variable: "SUPABASE_RUNNER_PASSWORD",
+    families: ["registre"],
+    input: "RUNNER_STORAGE_PASSWORD_REGISTRE",
+    description: "password of the registre runners' Auth user",
+  },
+  {
+    secret: "OcrStorageEmail",
+    variable: "SUPABASE_RUNNER_EMAIL",
+    families: ["ocr"],
+    input: "RUNNER_STORAGE_EMAIL_OCR",
+    description: "email of the OCR runners' Auth user (read-only in the document buckets)",
+  },
+  {
+    secret: "OcrStoragePassword",
+    variable: "SUPABASE_RUNNER_PASSWORD",
+    families: ["ocr"],
+    input: "RUNNER_STORAGE_PASSWORD_OCR",
+    description: "password of the OCR runners' Auth user",
   },
 ];
 

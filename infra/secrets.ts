@@ -20,17 +20,21 @@
  */
 import { RUNNER_SECRETS } from "./runner-secrets.ts";
 
-/** Copies one secret into an SSM SecureString named after the app, stage and variable. */
-function runnerParameter(secretName: string, variable: string) {
+/**
+ * Copies one secret into an SSM SecureString named after the app, stage and
+ * variable, with the family in the name when only one family reads it (two
+ * families read SUPABASE_RUNNER_PASSWORD, each its own user's).
+ */
+function runnerParameter(secretName: string, variable: string, families: readonly string[]) {
   const secret = new sst.Secret(secretName);
   return new aws.ssm.Parameter(`${secretName}Parameter`, {
-    name: `/${$app.name}/${$app.stage}/${variable}`,
+    name: families.length === 1 ? `/${$app.name}/${$app.stage}/${families[0]}/${variable}` : `/${$app.name}/${$app.stage}/${variable}`,
     type: "SecureString",
     value: secret.value,
   });
 }
 
-/** SSM parameter ARNs keyed by the environment variable the runner reads. */
+/** SSM parameter ARNs keyed by the SST secret's name (runner-secrets.ts). */
 export const runnerSecretParameters: Record<string, $util.Output<string>> = Object.fromEntries(
-  RUNNER_SECRETS.map((entry) => [entry.variable, runnerParameter(entry.secret, entry.variable).arn]),
+  RUNNER_SECRETS.map((entry) => [entry.secret, runnerParameter(entry.secret, entry.variable, entry.families).arn]),
 );

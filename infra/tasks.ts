@@ -21,7 +21,8 @@ import { runnerSecretParameters } from "./secrets.ts";
  * ledger counts what AWS bills). A bad value stops the deploy.
  */
 const capacity = billedCapacity(parseCapacityConfig(process.env));
-const sizes = runnerFamilySizes(capacity);
+/** Each family's Fargate size; dispatch-access.ts allows RunTask only at these sizes. */
+export const sizes = runnerFamilySizes(capacity);
 
 /**
  * Plain settings every runner reads. REDIS_KEY_PREFIX must equal dispatch's
@@ -36,9 +37,9 @@ const runnerEnvironment = {
 /** SSM parameter ARNs of one family's secrets, keyed by the variable its runner reads. */
 function secretParametersOf(family: RunnerFamily) {
   const parameters: Record<string, $util.Output<string>> = {};
-  for (const { variable } of runnerSecretsOf(family)) {
-    const arn = runnerSecretParameters[variable];
-    if (arn === undefined) throw new Error(`no SSM parameter for ${variable}`);
+  for (const { secret, variable } of runnerSecretsOf(family)) {
+    const arn = runnerSecretParameters[secret];
+    if (arn === undefined) throw new Error(`no SSM parameter for ${secret}`);
     parameters[variable] = arn;
   }
   return parameters;

@@ -12,10 +12,12 @@ export function readCommandLine<Schema extends z.ZodType>(
   options: NonNullable<ParseArgsConfig["options"]>,
   schema: Schema,
   help: string,
+  /** The words to read. @default process.argv after the script (a command with a subcommand passes the rest) */
+  words?: readonly string[],
 ): { args: z.output<Schema> } | { exitCode: 0 | 2 } {
   let raw;
   try {
-    raw = parseArgs({ options }).values;
+    raw = parseArgs({ options, ...(words === undefined ? {} : { args: [...words] }) }).values;
   } catch (error) {
     process.stderr.write(`${errorMessage(error)}\n\n${help}`);
     return { exitCode: 2 };

@@ -19,6 +19,7 @@ import { capacityEnvironment } from "../infra/capacity-environment.ts";
 import { RUNNER_SECRETS } from "../infra/runner-secrets.ts";
 import { billedCapacity } from "../infra/runner-sizes.ts";
 import { setValues } from "../supabase/functions/_shared/env-values.ts";
+import { DatabaseTlsConfigError, databaseHost, isLoopbackHost, parseDatabaseTls } from "../runners/lifecycle/database-tls.ts";
 
 /** Where one secret's value comes from, in words a dry run prints. */
 export type SecretSource =
@@ -59,6 +60,7 @@ export const OUTPUT_SECRETS = [
   "ECS_ASSIGN_PUBLIC_IP",
   "ECS_CAPACITY_PROVIDER_REGISTRE",
   "ECS_CAPACITY_PROVIDER_OCR",
+  "ECS_SPOT_FALLBACK_SECONDS",
 ] as const;
 
 /**
@@ -87,6 +89,7 @@ export const OPTIONAL_INPUTS = [
   "ECS_CAPACITY_PROVIDER",
   "ECS_CAPACITY_PROVIDER_REGISTRE",
   "ECS_CAPACITY_PROVIDER_OCR",
+  "ECS_SPOT_FALLBACK_SECONDS",
 ] as const;
 
 /**
@@ -192,7 +195,31 @@ export function planSecrets(options: {
     }
     return { name: entry.secret, source: { kind: "input", name: entry.input }, value: env[entry.input] };
   });
+  checkRunnerDatabaseUrl(env);
   return { stage, projectRef: options.projectRef, functionSecrets, vaultSecrets, runnerSecrets, missing };
+}
+
+/**
+ * The runners' URL goes to a remote pooler over TLS: refused here, before it
+ * reaches SSM, when it names a loopback host or an sslmode that allows plain
+ * text (the runner would refuse it at start; runners/lifecycle/database-tls.ts).
+ */
+function checkRunnerDatabaseUrl(env: Readonly<Record<string, string>>): void {
+  const url = env["RUNNER_DATABASE_URL"];
+  if (url === undefined) return;
+  let host: string;
+  try {
+    host = databaseHost(url);
+  } catch {
+    throw new SecretsPlanError("$RUNNER_DATABASE_URL is not a postgresql:// URL");
+  }
+  if (isLoopbackHost(host)) throw new SecretsPlanError(`$RUNNER_DATABASE_URL names ${host}; a deployed runner needs the project's pooler host (Connect → Transaction pooler)`);
+  try {
+    parseDatabaseTls(url, { DATABASE_SSL_ROOT_CERT: env["RUNNER_DATABASE_ROOT_CERT"] });
+  } catch (error) {
+    if (error instanceof DatabaseTlsConfigError) throw new SecretsPlanError(`$${error.variable === "DATABASE_URL" ? "RUNNER_DATABASE_URL" : "RUNNER_DATABASE_ROOT_CERT"}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** The missing inputs of the runner phase (it needs no SST output). */

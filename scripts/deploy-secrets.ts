@@ -44,11 +44,14 @@ Without --runners (after \`npx sst deploy --stage <stage>\`):
     DISPATCH_WEIGHTS, GEMINI_TPM_PER_INDEX_TASK, GEMINI_TPM_PER_ACTE_TASK,
     REDIS_KEY_PREFIX, ECS_CAPACITY_PROVIDER*);
   - the Vault secrets functions_url and dispatch_secret:
-    \`supabase db query --linked\` (run \`npx supabase link\` first).
+    \`supabase db query --remote=<ref>\`.
 With --runners (before \`npx sst deploy\`): the runners' SST secrets,
   \`sst secret load --stage <stage>\`, from RUNNER_DATABASE_URL,
+  RUNNER_DATABASE_ROOT_CERT,
   UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, GEMINI_API_KEY,
-  SUPABASE_STORAGE_KEY and SUPABASE_URL (default https://<ref>.supabase.co).
+  SUPABASE_PUBLISHABLE_KEY, RUNNER_STORAGE_EMAIL_REGISTRE/_OCR and
+  RUNNER_STORAGE_PASSWORD_REGISTRE/_OCR (npm run storage-users), and
+  SUPABASE_URL (default https://<ref>.supabase.co).
 
   --stage        the SST stage, also the function's ENVIRONMENT
   --project-ref  the Supabase project ref (default: $SUPABASE_PROJECT_REF)
@@ -124,15 +127,17 @@ function steps(plan: SecretsPlan, runners: boolean, workDir: string): Step[] {
   return [
     {
       title: `the dispatch function's secrets in project ${plan.projectRef}`,
-      shown: `npx supabase secrets set --project-ref ${plan.projectRef} --env-file <temporary file, mode 600>`,
-      command: ["npx", "--no-install", "supabase", "secrets", "set", "--project-ref", plan.projectRef, "--env-file", envPath],
+      // Supabase CLI 3 names the target with --remote=<ref> (`supabase secrets set --help`: "Target another project").
+      shown: `npx supabase secrets set --remote=${plan.projectRef} --env-file <temporary file, mode 600>`,
+      command: ["npx", "--no-install", "supabase", "secrets", "set", `--remote=${plan.projectRef}`, "--env-file", envPath],
       secrets: plan.functionSecrets,
       file: { path: envPath, text: () => envFileText(plan.functionSecrets) },
     },
     {
-      title: `the Vault secrets of the linked project (vault.create_secret, or vault.update_secret when they exist)`,
-      shown: `npx supabase db query --linked --file <temporary file, mode 600>`,
-      command: ["npx", "--no-install", "supabase", "db", "query", "--linked", "--file", sqlPath],
+      title: `the Vault secrets of project ${plan.projectRef} (vault.create_secret, or vault.update_secret when they exist)`,
+      // CLI 3's db query is local by default; --remote=<ref> targets the project (`supabase db query --help`).
+      shown: `npx supabase db query --remote=${plan.projectRef} --file <temporary file, mode 600>`,
+      command: ["npx", "--no-install", "supabase", "db", "query", `--remote=${plan.projectRef}`, "--file", sqlPath],
       secrets: plan.vaultSecrets,
       file: { path: sqlPath, text: () => vaultSql(plan.vaultSecrets) },
     },

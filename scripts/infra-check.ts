@@ -28,7 +28,9 @@ the tasks exactly as they would for \`sst deploy\`.
   --stage   the stage to evaluate (default dev)
   --json    print one JSON object on the last line: tasks (family, cpu and
             memory in Fargate units, Dockerfile, environment and secret names),
-            dispatchPolicyActions, outputs, problems, …
+            dispatchPolicyActions, outputs, images (Node version,
+            ENTRYPOINT), suiteNode, databaseTls, spotFallback,
+            runTaskGuards, problems, …
   --help    this text
 
 Exit status: 0 when everything checks, 1 when a rule or a type check fails,
@@ -50,6 +52,10 @@ function readable(report: InfraCheckReport): string {
       `    secrets from SSM: ${task.secrets.join(" ")}`,
     );
   }
+  lines.push(`  database TLS: root certificate from SSM for ${report.databaseTls.tasks.filter((task) => task.rootCert).map((task) => task.family).join(", ")}${report.databaseTls.shellUrlMode ? `; RUNNER_DATABASE_URL: ${report.databaseTls.shellUrlMode}` : ""}`);
+  lines.push(`  RunTask: ${report.runTaskGuards.families.map((guard) => `${guard.family} at cpu ${guard.cpu.join("/")} memory ${guard.memory.join("/")} on ${guard.capacityProviders.join("|")}`).join("; ")}; ECS Exec ${report.runTaskGuards.denyEcsExec ? "denied" : "NOT denied"}`);
+  for (const spot of report.spotFallback.families) lines.push(`  ${spot.family} on ${spot.provider}, falling back to ${spot.fallback} after ${spot.afterSeconds ?? "?"} s`);
+  for (const image of report.images) lines.push(`  ${image.family} image: Node ${image.nodeVersion ?? "?"} (suite ${report.suiteNode ?? "?"}), ENTRYPOINT ${JSON.stringify(image.entrypoint ?? null)}`);
   lines.push(`  dispatch may: ${report.dispatchPolicyActions.join(", ")}`, `  outputs: ${report.outputs.join(" ")}`, `  SST secrets to set: ${report.sstSecrets.join(" ")}`);
   for (const error of report.typeErrors) lines.push(`  type error: ${error}`);
   for (const problem of report.problems) lines.push(`  problem: ${problem}`);

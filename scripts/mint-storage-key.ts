@@ -1,10 +1,18 @@
 // `npm run mint-storage-key`: prints SUPABASE_STORAGE_KEY, the runners'
-// narrow Storage credential, signed with the project's JWT secret.
+// LEGACY Storage credential, signed with the project's legacy JWT secret.
+// Superseded by `npm run storage-users` (one Auth user per runner family,
+// works with the new API keys); kept only while a stage migrates
+// (docs/deploy.md, "Storage credential"): the runner still reads the key
+// when SUPABASE_STORAGE_KEY is set and the user variables are not.
 import { parseArgs } from "node:util";
 import { errorMessage } from "../supabase/functions/_shared/error-message.ts";
 import { mintStorageKey, STORAGE_RUNNER_ROLE } from "./storage-key.ts";
 
 const HELP = `Usage: SUPABASE_JWT_SECRET=… npm run mint-storage-key -- [--days N] [--json]
+
+LEGACY: use \`npm run storage-users -- ensure\` instead. Supabase retires the
+legacy JWT secret this signs with by the end of 2026, and a self-minted JWT
+sent as apikey is refused on projects with the new API keys.
 
 Prints a JWT for the runners' SUPABASE_STORAGE_KEY: role claim
 "${STORAGE_RUNNER_ROLE}", signed HS256 with the project's JWT secret (Supabase

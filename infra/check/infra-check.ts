@@ -8,7 +8,11 @@
  * Plain TypeScript without SST globals.
  */
 import { buildMockedProgram, evaluateAppConfig } from "./mocked-evaluation.ts";
+import { checkDatabaseTls, type DatabaseTlsSummary } from "./database-tls-rules.ts";
+import { checkImage, pinnedNodeVersion, summarizeImage, type ImageSummary } from "./image-rules.ts";
 import { checkInfra } from "./infra-rules.ts";
+import { checkRunTaskGuards, type RunTaskGuards } from "./run-task-rules.ts";
+import { checkSpotFallback, type SpotFallbackSummary } from "./spot-fallback-rules.ts";
 import { summarizeInfra, type InfraSummary } from "./infra-summary.ts";
 import { ensureSstPlatform, sstPlatformPaths } from "./sst-platform.ts";
 import { typecheckInfra } from "./typecheck-infra.ts";
@@ -19,6 +23,16 @@ export interface InfraCheckReport extends InfraSummary {
   readonly typeErrors: string[];
   readonly typecheckCached: boolean;
   readonly problems: string[];
+  /** The Node version package.json pins for the suite (devDependencies.node). */
+  readonly suiteNode: string | undefined;
+  /** Each runner family's image as its Dockerfile says: Node version, ENTRYPOINT. */
+  readonly images: readonly (ImageSummary & { readonly family: string })[];
+  /** TLS on the runners' database URLs: root certificate per task, the shell's URL's mode. */
+  readonly databaseTls: DatabaseTlsSummary;
+  /** Families on Fargate Spot and their on-demand fallback. */
+  readonly spotFallback: SpotFallbackSummary;
+  /** What a RunTask by the dispatch key may ask for: sizes, capacity providers, no ECS Exec. */
+  readonly runTaskGuards: RunTaskGuards;
 }
 
 /** The provider versions `app()` pins (`providers: { aws: { version } }`), for the install's staleness check. */
@@ -60,5 +74,11 @@ export async function runInfraCheck(options: {
 
   const summary = summarizeInfra(result, options.root);
   const problems = checkInfra(summary, { root: options.root, env });
-  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, ...summary };
+  const suiteNode = pinnedNodeVersion(options.root);
+  const images = summary.tasks.flatMap((task) => (task.runnerFamily === undefined ? [] : [{ family: task.runnerFamily, ...summarizeImage(options.root, task.dockerfile) }]));
+  for (const image of images) checkImage(image.family, image, suiteNode, problems);
+  const databaseTls = checkDatabaseTls(summary.tasks, env, problems);
+  const spotFallback = checkSpotFallback(summary, problems);
+  const runTaskGuards = checkRunTaskGuards(summary, problems);
+  return { ok: types.errors.length === 0 && problems.length === 0, platform, typeErrors: types.errors, typecheckCached: types.cached, problems, suiteNode, images, databaseTls, spotFallback, runTaskGuards, ...summary };
 }

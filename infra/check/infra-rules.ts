@@ -116,6 +116,9 @@ function checkDispatchPolicy(summary: InfraSummary, problems: string[]): void {
   const granted = [...new Set(summary.dispatchPolicy.filter((statement) => statement.effect === "Allow").flatMap((statement) => statement.actions))].sort();
   if (!sameSet(granted, DISPATCH_ACTIONS)) problems.push(`dispatch: may ${granted.join(", ")}; it may only ${DISPATCH_ACTIONS.join(", ")}`);
   const taskPrefix = `${cluster.arn.replace(":cluster/", ":task/")}/`;
+  const runTaskResources = summary.dispatchPolicy.filter((statement) => statement.effect === "Allow" && statement.actions.includes("ecs:RunTask")).flatMap((statement) => statement.resources);
+  const everyDefinition = tasks.map((task) => `${task.arnWithoutRevision}:*`);
+  if (!sameSet(runTaskResources, everyDefinition)) problems.push(`dispatch: ecs:RunTask on ${runTaskResources.join(", ")}; exactly this stage's task definitions ${everyDefinition.join(", ")}`);
   const roleArns = tasks.flatMap((task) => [task.taskRole.arn, task.executionRole.arn]);
   for (const statement of summary.dispatchPolicy) {
     const where = statement.sid ?? statement.actions.join("+");
@@ -129,10 +132,10 @@ function checkDispatchPolicy(summary: InfraSummary, problems: string[]): void {
     }
     if (statement.actions.includes("ecs:RunTask")) {
       if (!sameSet(statement.actions, ["ecs:RunTask"])) problems.push(`dispatch: ${where} grants more than ecs:RunTask on task definitions`);
+      // One statement per family (run-task-rules.ts checks each one's size): together, exactly this stage's task definitions.
       const expected = tasks.map((task) => `${task.arnWithoutRevision}:*`);
-      if (!sameSet(statement.resources, expected)) {
-        problems.push(`dispatch: ecs:RunTask on ${statement.resources.join(", ")}; only this stage's task definitions ${expected.join(", ")}`);
-      }
+      const outside = statement.resources.filter((resource) => !expected.includes(resource));
+      if (outside.length > 0) problems.push(`dispatch: ecs:RunTask on ${outside.join(", ")}; only this stage's task definitions ${expected.join(", ")}`);
     }
     if (statement.actions.some((action) => action === "ecs:DescribeTasks" || action === "ecs:StopTask")) {
       const outside = statement.resources.filter((resource) => !resource.startsWith(taskPrefix));

@@ -3,8 +3,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import postgres from "postgres";
 import { GiveUpWaiting, run, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
-
-const BIN_DIR = "/usr/lib/postgresql/15/bin";
+import { localPostgresBinaries, type PostgresBinaries } from "./postgres-binaries.ts";
 
 export interface PostgresClusterOptions {
   /** Where the cluster's files live; created (initdb) when absent. */
@@ -17,10 +16,15 @@ export interface PostgresClusterOptions {
    */
   fast?: boolean;
   onLine?: (line: string) => void;
+  /** More `name=value` server settings (a test's TLS files, more listen addresses), after the defaults. */
+  settings?: readonly string[];
+  /** Which PostgreSQL to run. @default localPostgresBinaries(process.env): Debian's 15 unless LOCAL_POSTGRES_MAJOR=17 */
+  binaries?: PostgresBinaries;
 }
 
 export interface PostgresCluster {
   readonly port: number;
+  readonly major: 15 | 17;
   readonly process: ManagedProcess;
   /** Superuser URL for one of the cluster's databases. */
   url(database?: string, role?: string, password?: string): string;
@@ -28,12 +32,15 @@ export interface PostgresCluster {
 }
 
 /**
- * A private PostgreSQL 15 cluster with pg_cron preloaded, listening on
+ * A private PostgreSQL cluster (15 with pg_cron preloaded by default; see
+ * postgres-binaries.ts), listening on
  * 127.0.0.1 only. initdb and postgres refuse to run as root, so as root they
  * run as the `postgres` system user.
  */
 export async function startPostgresCluster(options: PostgresClusterOptions): Promise<PostgresCluster> {
   const { dataDir, port, fast = false, onLine } = options;
+  const binaries = options.binaries ?? localPostgresBinaries(process.env);
+  const BIN_DIR = binaries.binDir;
   const asUser = process.getuid?.() === 0 ? "postgres" : undefined;
   const command = (binary: string, args: string[]): [string, string[]] =>
     asUser ? ["runuser", ["-u", asUser, "--", `${BIN_DIR}/${binary}`, ...args]] : [`${BIN_DIR}/${binary}`, args];
@@ -52,14 +59,14 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     // No Unix socket: its path length limit and directory permissions bite
     // in deep checkouts, and every client here uses TCP anyway.
     "unix_socket_directories=",
-    "shared_preload_libraries=pg_cron",
-    "cron.database_name=postgres",
+    ...(binaries.pgCron ? ["shared_preload_libraries=pg_cron", "cron.database_name=postgres"] : []),
     "max_connections=200",
     // A commit returns before its WAL reaches the disk: a machine crash may
     // lose the last fraction of a second of local work, never corrupt it.
     // Hosted Supabase keeps its own, durable, settings.
     "synchronous_commit=off",
     ...(fast ? ["fsync=off", "full_page_writes=off"] : []),
+    ...(options.settings ?? []),
   ];
   const args = ["-D", dataDir, "-p", String(port), ...settings.flatMap((s) => ["-c", s])];
   const postmaster = startProcess(...command("postgres", args), {
@@ -83,7 +90,7 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     }
   }, 30_000);
 
-  return { port, process: postmaster, url, stop: () => postmaster.stop(10_000) };
+  return { port, major: binaries.major, process: postmaster, url, stop: () => postmaster.stop(10_000) };
 }
 
 /** The postgres user must be able to reach the data directory through every parent. */

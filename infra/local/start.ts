@@ -8,6 +8,7 @@ import postgres from "postgres";
 import { isProcessAlive } from "./child-process.ts";
 import { demoDecision, enqueueDemo, followDemo } from "./demo-batch.ts";
 import type { LocalConnections } from "../../scripts/stack-targets.ts";
+import { localDoctorFile } from "./doctor-file.ts";
 import { DEFAULT_LOCAL_PORTS, type LocalPorts } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";
 import { startLocalStack, type LocalStack, type StackLog } from "./stack.ts";
@@ -127,6 +128,8 @@ const connections: LocalConnections = {
   budgetEnv: {},
 };
 await writeFile(connectionsFile, JSON.stringify(connections, null, 2), { mode: 0o600 });
+// What `npm run doctor -- --local` checks (secret: the dispatch secret and the Upstash token).
+await writeFile(join(stateDir, "doctor.json"), JSON.stringify(localDoctorFile(shared, stateDirFor(0, stacks[0]?.environment ?? "dev")), null, 2), { mode: 0o600 });
 
 for (const [position, { environment, stack }] of stacks.entries()) {
   log({ level: "info", msg: `local stack running (${environment}); Ctrl+C stops everything`, psql: `psql ${stack.urls.database}`, logs: join(stateDirFor(position, environment), "logs") });

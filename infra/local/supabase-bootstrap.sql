@@ -66,6 +66,15 @@ alter table storage.objects enable row level security;
 grant usage on schema storage to anon, authenticated, service_role;
 grant all on storage.buckets, storage.objects to anon, authenticated, service_role;
 
+-- Supabase Auth's claim reader, as the platform defines it: the Storage API
+-- and PostgREST put the caller's verified JWT claims in request.jwt.claims
+-- before running its queries, and policies read them with auth.jwt().
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+create or replace function auth.jwt() returns jsonb
+  language sql stable
+  as $$ select coalesce(nullif(current_setting('request.jwt.claim', true), ''), nullif(current_setting('request.jwt.claims', true), ''))::jsonb $$;
+
 -- A minimal Supabase Vault with the same interface (vault.create_secret,
 -- vault.update_secret, vault.secrets, vault.decrypted_secrets): secrets are
 -- stored encrypted (pgcrypto, with a key in a table no client role can

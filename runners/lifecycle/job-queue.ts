@@ -8,6 +8,7 @@
 import postgres from "postgres";
 import { z } from "zod";
 import type { ErrorKind } from "./job-errors.ts";
+import { parseDatabaseTls, postgresTransport, withoutTlsParameters, type DatabaseTls } from "./database-tls.ts";
 import { DOCUMENT_SOURCES, type DocumentSource, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 
 /** SQLSTATE the transition functions raise when the token is not the job's current, unexpired lease. */
@@ -84,11 +85,15 @@ export interface JobQueueConnectionOptions {
   max?: number;
   /** Seconds to wait for a connection before the call fails (and the runner backs off). @default 10 */
   connectTimeoutSeconds?: number;
+  /** TLS to the pooler (database-tls.ts). @default what DATABASE_URL alone says, with no root certificate */
+  tls?: DatabaseTls;
 }
 
 /** Opens the runner's pool. `prepare: false` because the Supabase transaction pooler does not keep prepared statements. */
 export function connectJobDatabase(databaseUrl: string, options: JobQueueConnectionOptions = {}): postgres.Sql {
-  return postgres(databaseUrl, {
+  const tls = options.tls ?? parseDatabaseTls(databaseUrl, {});
+  return postgres(withoutTlsParameters(databaseUrl), {
+    ...postgresTransport(databaseUrl, tls),
     prepare: false,
     max: options.max ?? 2,
     connect_timeout: options.connectTimeoutSeconds ?? 10,

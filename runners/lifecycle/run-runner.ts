@@ -119,7 +119,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     signal: () => AbortSignal.timeout(UPSTASH_CALL_TIMEOUT_MS),
   });
   const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
-  const sql = connectJobDatabase(config.databaseUrl);
+  const sql = connectJobDatabase(config.databaseUrl, { tls: config.databaseTls });
   const queue = new JobQueue(sql, { kind: config.jobKind, workerId: config.workerId, leaseSeconds: config.jobLeaseSeconds });
   // The runner_tasks row behind the running_tasks view (start, heartbeats, exit).
   const tasks = taskRecord(sql, config, log);

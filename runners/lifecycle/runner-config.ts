@@ -15,6 +15,7 @@ import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts"
 import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
 import { JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 import { LOG_LEVELS, type LogLevel } from "./structured-log.ts";
+import { DatabaseTlsConfigError, parseDatabaseTls, type DatabaseTls } from "./database-tls.ts";
 
 /**
  * Default job lease per kind, in seconds. The lease is renewed every third of
@@ -120,6 +121,8 @@ export interface RunnerConfig {
   /** Key prefix of the kinds waiting for room (unmet-demand.ts), as dispatch writes them. */
   readonly unmetDemandKeyPrefix: string;
   readonly databaseUrl: string;
+  /** TLS to the pooler, from DATABASE_URL's sslmode and DATABASE_SSL_ROOT_CERT (database-tls.ts). */
+  readonly databaseTls: DatabaseTls;
   readonly upstash: { readonly url: string; readonly token: string };
   readonly capacity: CapacityConfig;
   readonly idleExitMs: number;
@@ -143,6 +146,16 @@ export class RunnerConfigError extends Error {
   constructor(variables: readonly string[], message: string) {
     super(message);
     this.variables = variables;
+  }
+}
+
+/** The TLS policy, its refusal reported like every other configuration problem (the variable named, no value). */
+function databaseTlsOf(databaseUrl: string, env: Readonly<Record<string, string | undefined>>): DatabaseTls {
+  try {
+    return parseDatabaseTls(databaseUrl, setValues(env));
+  } catch (error) {
+    if (error instanceof DatabaseTlsConfigError) throw new RunnerConfigError([error.variable], `Invalid runner configuration: ${error.message}`);
+    throw error;
   }
 }
 
@@ -178,6 +191,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     ledgerKeyPrefix: redisKeyPrefixes(e.REDIS_KEY_PREFIX).ledger,
     unmetDemandKeyPrefix: redisKeyPrefixes(e.REDIS_KEY_PREFIX).unmetDemand,
     databaseUrl: e.DATABASE_URL,
+    databaseTls: databaseTlsOf(e.DATABASE_URL, env),
     upstash: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
     capacity: parseCapacityConfig(env),
     idleExitMs: Math.round(e.RUNNER_IDLE_EXIT_SECONDS * 1000),

@@ -19,6 +19,7 @@ import { loadPrompt, PROMPT_NAMES } from "./prompts.ts";
 import { GeminiOcrProvider } from "./providers/gemini-provider.ts";
 import type { OcrProvider } from "./providers/ocr-provider.ts";
 import { OfflineOcrProvider } from "./providers/offline-provider.ts";
+import { enforceProductionEndpoints } from "../lifecycle/production-endpoints.ts";
 
 const HELP = `Usage: tsx runners/ocr/main.ts   (configured by environment variables)
 
@@ -52,6 +53,8 @@ async function main(): Promise<number> {
   let settings: OcrSettings;
   let storage: DocumentStorage;
   try {
+    // Before anything reads it: the production image ignores endpoint overrides (issue 19 item 3).
+    enforceProductionEndpoints(process.env);
     config = parseRunnerConfig(process.env);
     settings = parseOcrSettings(process.env);
     storage = createDocumentStorage(parseStorageConfig(process.env));

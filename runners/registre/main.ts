@@ -19,6 +19,7 @@ import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
 import { RegistrySession } from "./registry-session.ts";
+import { enforceProductionEndpoints } from "../lifecycle/production-endpoints.ts";
 
 const HELP = `Usage: tsx runners/registre/main.ts   (configured by environment variables)
 
@@ -47,6 +48,8 @@ async function main(): Promise<number> {
   let registre: RegistreConfig;
   let storage: DocumentStorage;
   try {
+    // Before anything reads it: the production image ignores endpoint overrides (issue 19 item 3).
+    enforceProductionEndpoints(process.env);
     config = parseRunnerConfig(process.env);
     registre = parseRegistreConfig(process.env);
     storage = createDocumentStorage(parseStorageConfig(process.env));
@@ -62,7 +65,7 @@ async function main(): Promise<number> {
     secrets: secretValues(config),
   });
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false, retry: { retries: 1, backoff: () => 250 } });
-  const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1 });
+  const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1, tls: config.databaseTls });
   const session = new RegistrySession(registre, new RegistryAccounts(accountsSql, { workerId: config.workerId, leaseSeconds: registre.accountLeaseSeconds, log }), log);
   try {
     return await runRunner({

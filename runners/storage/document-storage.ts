@@ -10,6 +10,7 @@
 import { z } from "zod";
 import { setValues } from "../../supabase/functions/_shared/env-values.ts";
 import { LocalDirectoryStorage } from "./local-directory-storage.ts";
+import { StorageSession } from "./storage-session.ts";
 import { SupabaseStorage } from "./supabase-storage.ts";
 
 export interface DocumentStorage {
@@ -33,7 +34,9 @@ export type DocumentBucket = (typeof DOCUMENT_BUCKETS)[number];
 
 export type StorageConfig =
   | { readonly kind: "local-directory"; readonly root: string }
-  | { readonly kind: "supabase"; readonly url: string; readonly key: string };
+  | { readonly kind: "supabase"; readonly url: string; readonly key: string }
+  /** The runner family's Auth user (storage-session.ts): works with the new API keys; least privilege per family. */
+  | { readonly kind: "supabase-user"; readonly url: string; readonly publishableKey: string; readonly email: string; readonly password: string };
 
 export class StorageConfigError extends Error {
   override readonly name = "StorageConfigError";
@@ -50,6 +53,11 @@ const storageEnvSchema = z.object({
    * service-role key.
    */
   SUPABASE_STORAGE_KEY: z.string().min(20, { error: "must be a JWT" }).optional(),
+  /** The project's publishable key (sb_publishable_…), sent as apikey with the runner user's session. */
+  SUPABASE_PUBLISHABLE_KEY: z.string().min(20, { error: "must be the project's publishable key (sb_publishable_…)" }).optional(),
+  /** The runner family's Auth user (npm run storage-users). Wins over SUPABASE_STORAGE_KEY. */
+  SUPABASE_RUNNER_EMAIL: z.email({ error: "must be the runner user's email" }).optional(),
+  SUPABASE_RUNNER_PASSWORD: z.string().min(16, { error: "must be the runner user's password (16+ characters)" }).optional(),
 });
 
 /** Reads which storage to use; fails naming the variable, never printing a value. */
@@ -59,8 +67,17 @@ export function parseStorageConfig(env: Readonly<Record<string, string | undefin
     const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
     throw new StorageConfigError(`Invalid storage configuration: ${problems.join("; ")}`);
   }
-  const { STORAGE_LOCAL_DIR, SUPABASE_URL, SUPABASE_STORAGE_KEY } = parsed.data;
+  const { STORAGE_LOCAL_DIR, SUPABASE_URL, SUPABASE_STORAGE_KEY, SUPABASE_PUBLISHABLE_KEY, SUPABASE_RUNNER_EMAIL, SUPABASE_RUNNER_PASSWORD } = parsed.data;
   if (STORAGE_LOCAL_DIR !== undefined) return { kind: "local-directory", root: STORAGE_LOCAL_DIR };
+  const user = [SUPABASE_PUBLISHABLE_KEY, SUPABASE_RUNNER_EMAIL, SUPABASE_RUNNER_PASSWORD];
+  if (user.some((value) => value !== undefined)) {
+    if (SUPABASE_URL !== undefined && SUPABASE_PUBLISHABLE_KEY !== undefined && SUPABASE_RUNNER_EMAIL !== undefined && SUPABASE_RUNNER_PASSWORD !== undefined) {
+      return { kind: "supabase-user", url: SUPABASE_URL, publishableKey: SUPABASE_PUBLISHABLE_KEY, email: SUPABASE_RUNNER_EMAIL, password: SUPABASE_RUNNER_PASSWORD };
+    }
+    const names = ["SUPABASE_URL", "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_RUNNER_EMAIL", "SUPABASE_RUNNER_PASSWORD"] as const;
+    const absent = names.filter((name) => parsed.data[name] === undefined);
+    throw new StorageConfigError(`Invalid storage configuration: ${absent.join(" and ")} missing (the runner user's session needs all four)`);
+  }
   if (SUPABASE_URL !== undefined && SUPABASE_STORAGE_KEY !== undefined) return { kind: "supabase", url: SUPABASE_URL, key: SUPABASE_STORAGE_KEY };
   const missing = [SUPABASE_URL === undefined ? "SUPABASE_URL" : undefined, SUPABASE_STORAGE_KEY === undefined ? "SUPABASE_STORAGE_KEY" : undefined].filter(
     (name): name is string => name !== undefined,
@@ -68,8 +85,16 @@ export function parseStorageConfig(env: Readonly<Record<string, string | undefin
   throw new StorageConfigError(`Invalid storage configuration: ${missing.join(" and ")} missing (or set STORAGE_LOCAL_DIR for a local directory)`);
 }
 
-export function createDocumentStorage(config: StorageConfig): DocumentStorage {
-  return config.kind === "local-directory" ? new LocalDirectoryStorage(config.root) : new SupabaseStorage(config.url, config.key);
+/** `now`: the Auth session's clock (tests inject one; the token's expiry is the server's word, a duration). */
+export function createDocumentStorage(config: StorageConfig, options: { now?: () => number } = {}): DocumentStorage {
+  switch (config.kind) {
+    case "local-directory":
+      return new LocalDirectoryStorage(config.root);
+    case "supabase":
+      return new SupabaseStorage(config.url, config.key);
+    case "supabase-user":
+      return new SupabaseStorage(config.url, new StorageSession({ url: config.url, publishableKey: config.publishableKey, email: config.email, password: config.password, ...(options.now ? { now: options.now } : {}) }));
+  }
 }
 
 /**

@@ -7,20 +7,44 @@
  * become the two failures every DocumentStorage reports.
  */
 import { StorageApiError, StorageClient } from "@supabase/storage-js";
+import type { StorageSession } from "./storage-session.ts";
 import { InfrastructureError } from "../lifecycle/job-errors.ts";
 import { splitObjectPath, StorageObjectNotFoundError, type DocumentStorage } from "./document-storage.ts";
 
 export class SupabaseStorage implements DocumentStorage {
   private readonly client: StorageClient;
+  private readonly insertOnly: boolean;
 
-  constructor(url: string, key: string) {
-    // The headers supabase-js sends: the key as apikey and as the bearer JWT.
-    this.client = new StorageClient(`${url.replace(/\/+$/, "")}/storage/v1`, { apikey: key, Authorization: `Bearer ${key}` });
+  /**
+   * `credential`: the runner family's Auth session (the publishable key as
+   * apikey, the session's short-lived user JWT as bearer; insert-only for
+   * registre), or the legacy storage_runner JWT (migration path: as apikey
+   * and bearer, as supabase-js sends a key, with overwrite).
+   */
+  constructor(url: string, credential: StorageSession | string) {
+    const base = `${url.replace(/\/+$/, "")}/storage/v1`;
+    if (typeof credential === "string") {
+      this.client = new StorageClient(base, { apikey: credential, Authorization: `Bearer ${credential}` });
+      this.insertOnly = false;
+      return;
+    }
+    // A fetch that puts the session's current token on each request, so a refreshed token is used at once.
+    const withSession: typeof fetch = async (input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set("apikey", credential.publishableKey);
+      headers.set("authorization", `Bearer ${await credential.accessToken()}`);
+      return fetch(input, { ...init, headers });
+    };
+    this.client = new StorageClient(base, { apikey: credential.publishableKey }, withSession);
+    this.insertOnly = true;
   }
 
   async upload(path: string, bytes: Uint8Array, contentType: string): Promise<void> {
     const { bucket, name } = splitObjectPath(path);
-    const { error } = await this.client.from(bucket).upload(name, bytes, { contentType, upsert: true });
+    // Insert-only: the registre user may not overwrite (Storage needs UPDATE for upsert). An object already at the
+    // path is this document stored by an earlier attempt (the path is the document's), so it counts as stored.
+    const { error } = await this.client.from(bucket).upload(name, bytes, { contentType, upsert: !this.insertOnly });
+    if (error && this.insertOnly && isDuplicate(error)) return;
     if (error) throw storageFailure("upload", path, error);
   }
 
@@ -30,6 +54,11 @@ export class SupabaseStorage implements DocumentStorage {
     if (error) throw storageFailure("download", path, error);
     return new Uint8Array(await data.arrayBuffer());
   }
+}
+
+/** Storage's "The resource already exists" (409, or 400 with statusCode "409", by version). */
+function isDuplicate(error: unknown): boolean {
+  return error instanceof StorageApiError && (error.status === 409 || error.statusCode === "409" || /already exists|Duplicate/i.test(error.message));
 }
 
 /**

@@ -29,6 +29,7 @@ const OUTPUTS = {
   ECS_ASSIGN_PUBLIC_IP: "ENABLED",
   ECS_CAPACITY_PROVIDER_REGISTRE: "FARGATE",
   ECS_CAPACITY_PROVIDER_OCR: "FARGATE_SPOT",
+  ECS_SPOT_FALLBACK_SECONDS: "300",
   DispatchIamUser: "DispatchUser-1234567",
   Stage: "prod",
 };
@@ -41,8 +42,13 @@ const INPUTS = {
   DISPATCH_AWS_ACCESS_KEY_ID: "AKIAIOSFODNN7EXAMPLE",
   DISPATCH_AWS_SECRET_ACCESS_KEY: "value-never-printed-aws-secret",
   RUNNER_DATABASE_URL: "postgresql://runner.value-never-printed:pw@pooler.example:6543/postgres",
+  RUNNER_DATABASE_ROOT_CERT: "-----BEGIN CERTIFICATE-----\nvalue-never-printed\n-----END CERTIFICATE-----",
   GEMINI_API_KEY: "value-never-printed-gemini-key",
-  SUPABASE_STORAGE_KEY: "value-never-printed-storage-jwt.aaaa.bbbb",
+  SUPABASE_PUBLISHABLE_KEY: "sb_publishable_value-never-printed",
+  RUNNER_STORAGE_EMAIL_REGISTRE: "registre-runner@value-never-printed.invalid",
+  RUNNER_STORAGE_PASSWORD_REGISTRE: "value-never-printed-registre-password",
+  RUNNER_STORAGE_EMAIL_OCR: "ocr-runner@value-never-printed.invalid",
+  RUNNER_STORAGE_PASSWORD_OCR: "value-never-printed-ocr-password",
   DISPATCH_WEIGHTS: "prod=5,staging=2,dev=1",
 };
 
@@ -78,8 +84,8 @@ describe("npm run deploy:secrets", () => {
   it("--dry-run prints the commands with every function and Vault secret named, and no value", () => {
     const { code, stdout } = callMain(["--stage", "prod", "--project-ref", REF, "--outputs", outputsFile(OUTPUTS), "--dry-run"], INPUTS);
     expect(code).toBe(0);
-    expect(stdout).toContain(`npx supabase secrets set --project-ref ${REF} --env-file <temporary file, mode 600>`);
-    expect(stdout).toContain("npx supabase db query --linked --file <temporary file, mode 600>");
+    expect(stdout).toContain(`npx supabase secrets set --remote=${REF} --env-file <temporary file, mode 600>`);
+    expect(stdout).toContain(`npx supabase db query --remote=${REF} --file <temporary file, mode 600>`);
     for (const name of plan().functionSecrets.map((secret) => secret.name)) expect(stdout).toMatch(new RegExp(`^#\\s+${name}\\s+<- `, "m"));
     for (const name of ["SERVER_MAX_CPU", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "AWS_ACCESS_KEY_ID", "ECS_CLUSTER", "DISPATCH_WEIGHTS", "functions_url", "dispatch_secret"]) {
       expect(stdout).toContain(name);
@@ -93,7 +99,7 @@ describe("npm run deploy:secrets", () => {
     expect(stdout).toContain("npx sst secret load <temporary file, mode 600> --stage prod");
     for (const entry of RUNNER_SECRETS) expect(stdout).toMatch(new RegExp(`^#\\s+${entry.secret}\\s+<- `, "m"));
     expect(stdout).toContain("$GEMINI_API_KEY");
-    expect(stdout).toContain("$SUPABASE_STORAGE_KEY");
+    for (const input of ["$SUPABASE_PUBLISHABLE_KEY", "$RUNNER_STORAGE_EMAIL_REGISTRE", "$RUNNER_STORAGE_PASSWORD_REGISTRE", "$RUNNER_STORAGE_EMAIL_OCR", "$RUNNER_STORAGE_PASSWORD_OCR"]) expect(stdout).toContain(input);
     for (const value of Object.values(INPUTS)) expect(stdout).not.toContain(value);
   });
 
@@ -123,7 +129,7 @@ describe("npm run deploy:secrets", () => {
     const required = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"];
     for (const name of required) expect(runnerConfig).toContain(`${name}: z.`);
     const provided = new Set([...RUNNER_SECRETS.map((entry) => entry.variable), ...Object.values(RUNNER_TASK_ENV)]);
-    for (const name of [...required, "SUPABASE_URL", "SUPABASE_STORAGE_KEY", "GEMINI_API_KEY"]) expect(provided.has(name)).toBe(true);
+    for (const name of [...required, "SUPABASE_URL", "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_RUNNER_EMAIL", "SUPABASE_RUNNER_PASSWORD", "GEMINI_API_KEY"]) expect(provided.has(name)).toBe(true);
   });
 
   it("lets the shell override an output's capacity provider", () => {
@@ -174,10 +180,10 @@ describe("npm run deploy:secrets", () => {
       return `${result.stdout ?? ""}${result.stderr ?? ""}`;
     };
     const secretsSet = await help(["supabase", "secrets", "set"]);
-    expect(secretsSet).toContain("--project-ref");
+    expect(secretsSet).toContain("--remote[=<ref|branch>]");
     expect(secretsSet).toContain("--env-file");
     const dbQuery = await help(["supabase", "db", "query"]);
-    expect(dbQuery).toContain("--linked");
+    expect(dbQuery).toContain("--remote[=<ref|branch|url>]");
     expect(dbQuery).toContain("--file");
     const secretLoad = await help(["sst", "secret", "load"]);
     expect(secretLoad).toContain("Usage: sst secret load <file>");
@@ -188,5 +194,19 @@ describe("npm run deploy:secrets", () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/deploy-secrets.ts", "--help"], { cwd: root });
     expect(stdout).toContain("Usage: npm run deploy:secrets -- --stage dev|staging|prod");
     expect(stdout).toContain("--dry-run");
+  });
+});
+
+describe("deploy:secrets and the runners' database URL", () => {
+  const REF_OF_TEST = "abcdefghijklmnopqrst";
+  it.each([
+    ["an sslmode that falls back to plain text", { RUNNER_DATABASE_URL: "postgresql://runner.x:pw@aws-1-ca-central-1.pooler.supabase.com:6543/postgres?sslmode=prefer" }, /RUNNER_DATABASE_URL: DATABASE_URL has sslmode=prefer/],
+    ["a loopback host", { RUNNER_DATABASE_URL: "postgresql://runner:pw@127.0.0.1:54322/postgres" }, /names 127\.0\.0\.1; a deployed runner needs the project's pooler host/],
+    ["a root certificate that is not PEM", { RUNNER_DATABASE_ROOT_CERT: "not a certificate" }, /RUNNER_DATABASE_ROOT_CERT: DATABASE_SSL_ROOT_CERT must be a PEM certificate/],
+  ])("refuses %s before anything reaches SSM", (_name, override, message) => {
+    const { code, stderr } = callMain(["--stage", "prod", "--project-ref", REF_OF_TEST, "--runners", "--dry-run"], { ...INPUTS, ...override });
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toContain(":pw@");
   });
 });

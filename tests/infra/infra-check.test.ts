@@ -7,6 +7,8 @@ import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-c
 import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
 import type { InfraCheckReport } from "../../infra/check/infra-check.ts";
 import { checkInfra } from "../../infra/check/infra-rules.ts";
+import { checkRunTaskGuards } from "../../infra/check/run-task-rules.ts";
+import { checkSpotFallback } from "../../infra/check/spot-fallback-rules.ts";
 import { summarizeInfra, type InfraSummary, type TaskSummary } from "../../infra/check/infra-summary.ts";
 import { evaluateStageMocked } from "../../infra/check/mocked-evaluation.ts";
 import { sstPlatformPaths } from "../../infra/check/sst-platform.ts";
@@ -75,9 +77,31 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     for (const summary of report.tasks) expect(summary.imagePlatforms).toEqual(["linux/amd64"]);
   });
 
-  it("gives each family exactly its secrets from SSM, the storage key and never the service-role key", () => {
-    expect(task(report, "registre").secrets).toEqual(["DATABASE_URL", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
-    expect(task(report, "ocr").secrets).toEqual(["DATABASE_URL", "GEMINI_API_KEY", "SUPABASE_STORAGE_KEY", "SUPABASE_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"]);
+  it("gives each family exactly its secrets from SSM, its own Storage user and never the service-role key", () => {
+    expect(task(report, "registre").secrets).toEqual([
+      "DATABASE_SSL_ROOT_CERT",
+      "DATABASE_URL",
+      "SUPABASE_PUBLISHABLE_KEY",
+      "SUPABASE_RUNNER_EMAIL",
+      "SUPABASE_RUNNER_PASSWORD",
+      "SUPABASE_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
+      "UPSTASH_REDIS_REST_URL",
+    ]);
+    expect(task(report, "ocr").secrets).toEqual([
+      "DATABASE_SSL_ROOT_CERT",
+      "DATABASE_URL",
+      "GEMINI_API_KEY",
+      "SUPABASE_PUBLISHABLE_KEY",
+      "SUPABASE_RUNNER_EMAIL",
+      "SUPABASE_RUNNER_PASSWORD",
+      "SUPABASE_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
+      "UPSTASH_REDIS_REST_URL",
+    ]);
+    // Each family's own Auth user: different SSM parameters behind the same variable.
+    expect(task(report, "registre").secretParameters.SUPABASE_RUNNER_PASSWORD).toMatch(/\/registre\/SUPABASE_RUNNER_PASSWORD$/);
+    expect(task(report, "ocr").secretParameters.SUPABASE_RUNNER_PASSWORD).toMatch(/\/ocr\/SUPABASE_RUNNER_PASSWORD$/);
     for (const summary of report.tasks) {
       expect(summary.environment).not.toContain("SUPABASE_SERVICE_ROLE_KEY");
       expect(summary.environment.filter((name) => RUNNER_SECRETS.some((entry) => entry.variable === name))).toEqual([]);
@@ -85,20 +109,48 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       for (const name of Object.values(RUNNER_TASK_ENV)) expect(summary.environment).not.toContain(name);
       for (const arn of Object.values(summary.secretParameters)) expect(arn).toMatch(/^arn:aws:ssm:ca-central-1:\d{12}:parameter\/registre-extraction\/prod\//);
     }
-    expect(report.sstSecrets).toEqual(["GeminiApiKey", "RunnerDatabaseUrl", "SupabaseStorageKey", "SupabaseUrl", "UpstashRedisRestToken", "UpstashRedisRestUrl"]);
+    expect(report.sstSecrets).toEqual([
+      "GeminiApiKey",
+      "OcrStorageEmail",
+      "OcrStoragePassword",
+      "RegistreStorageEmail",
+      "RegistreStoragePassword",
+      "RunnerDatabaseRootCert",
+      "RunnerDatabaseUrl",
+      "SupabasePublishableKey",
+      "SupabaseUrl",
+      "UpstashRedisRestToken",
+      "UpstashRedisRestUrl",
+    ]);
   });
 
   it("lets the dispatch user run this stage's task definitions, watch and stop this cluster's tasks and pass the runners' roles, nothing else", () => {
     expect(report.dispatchPolicyActions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole"]);
     const bySid = Object.fromEntries(report.dispatchPolicy.map((statement) => [statement.sid, statement]));
     const clusterCondition = { ArnEquals: { "ecs:cluster": [report.cluster.arn] } };
-    expect(bySid.StartRunnerTasks).toEqual({
-      sid: "StartRunnerTasks",
-      effect: "Allow",
+    // RunTask: one statement per family, at its own size, on Fargate or Spot, in this cluster.
+    for (const [sid, family] of [["StartRegistreRunnerTasks", "registre"], ["StartOcrRunnerTasks", "ocr"]] as const) {
+      const summary = task(report, family);
+      expect(bySid[sid]).toEqual({
+        sid,
+        effect: "Allow",
+        actions: ["ecs:RunTask"],
+        resources: [`${summary.arnWithoutRevision}:*`],
+        conditions: {
+          ...clusterCondition,
+          "ForAllValues:StringEquals": { "ecs:capacity-provider": ["FARGATE", "FARGATE_SPOT"] },
+          NumericEqualsIfExists: { "ecs:task-cpu": [String(summary.cpu)], "ecs:task-memory": [String(summary.memory)] },
+        },
+      });
+    }
+    expect(bySid.NeverEcsExec).toEqual({
+      sid: "NeverEcsExec",
+      effect: "Deny",
       actions: ["ecs:RunTask"],
-      resources: report.tasks.map((summary) => `${summary.arnWithoutRevision}:*`),
-      conditions: clusterCondition,
+      resources: ["*"],
+      conditions: { StringEquals: { "ecs:enable-execute-command": ["true"] } },
     });
+    expect(report.runTaskGuards.denyEcsExec).toBe(true);
     expect(bySid.WatchAndStopRunnerTasks).toEqual({
       sid: "WatchAndStopRunnerTasks",
       effect: "Allow",
@@ -109,7 +161,7 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     expect(bySid.HandRunnerRolesToEcs?.actions).toEqual(["iam:PassRole"]);
     expect([...(bySid.HandRunnerRolesToEcs?.resources ?? [])].sort()).toEqual(report.tasks.flatMap((summary) => [summary.taskRole.arn, summary.executionRole.arn]).sort());
     expect(bySid.HandRunnerRolesToEcs?.conditions).toEqual({ StringEquals: { "iam:PassedToService": ["ecs-tasks.amazonaws.com"] } });
-    expect(report.dispatchPolicy).toHaveLength(3);
+    expect(report.dispatchPolicy).toHaveLength(5);
   });
 
   it("gives the runners' task roles nothing and lets each execution role read only its own family's parameters", () => {
@@ -134,6 +186,7 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
       "ECS_CONTAINER_NAME_OCR",
       "ECS_CONTAINER_NAME_REGISTRE",
       "ECS_SECURITY_GROUPS",
+      "ECS_SPOT_FALLBACK_SECONDS",
       "ECS_SUBNETS",
       "ECS_TASK_DEFINITION_OCR",
       "ECS_TASK_DEFINITION_REGISTRE",
@@ -143,6 +196,27 @@ describe("npm run infra:check (sst.config.ts evaluated under Pulumi's mocks)", (
     expect(report.outputValues.ECS_TASK_DEFINITION_REGISTRE).toBe(task(report, "registre").family);
     // OCR on Spot, registre on demand.
     expect(report.outputValues).toMatchObject({ ECS_CAPACITY_PROVIDER_OCR: "FARGATE_SPOT", ECS_CAPACITY_PROVIDER_REGISTRE: "FARGATE" });
+  });
+
+  it("reports each image on the suite's pinned Node and started by ENTRYPOINT", () => {
+    const pinned = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies["node"];
+    expect(report.suiteNode).toBe(pinned);
+    expect(report.images.map((image) => [image.family, image.nodeVersion, image.entrypoint?.at(-1), image.hasCmd])).toEqual([
+      ["registre", pinned, "runners/registre/main.ts", false],
+      ["ocr", pinned, "runners/ocr/main.ts", false],
+    ]);
+  });
+
+  it("gives every runner the project's root certificate with its database URL, so the pooler connection is verified TLS", () => {
+    expect(report.databaseTls.tasks).toEqual([
+      { family: "registre", url: true, rootCert: true },
+      { family: "ocr", url: true, rootCert: true },
+    ]);
+  });
+
+  it("puts OCR on Fargate Spot with an on-demand fallback after the configured wait", () => {
+    expect(report.spotFallback.families).toEqual([{ family: "ocr", provider: "FARGATE_SPOT", fallback: "FARGATE", afterSeconds: 300 }]);
+    expect(report.outputValues.ECS_SPOT_FALLBACK_SECONDS).toBe("300");
   });
 
   it("leaves .dockerignore keeping .sst out of the image context, so SST does not rewrite it", () => {
@@ -175,8 +249,9 @@ describe("the rules infra:check applies", () => {
   it.each<[string, (summary: Mutable<InfraSummary>) => void, RegExp]>([
     ["a wildcard action", (s) => s.dispatchPolicy[0]?.actions.push("ecs:*"), /dispatch: may .*ecs:\*/],
     ["RunTask on any task definition", (s) => s.dispatchPolicy[0]?.resources.splice(0, 1, "*"), /every resource/],
-    ["StopTask outside the cluster", (s) => s.dispatchPolicy[1]?.resources.push("arn:aws:ecs:ca-central-1:123456789012:task/other/*"), /outside this cluster/],
-    ["PassRole on another role", (s) => s.dispatchPolicy[2]?.resources.push("arn:aws:iam::123456789012:role/admin"), /PassRole on/],
+    ["RunTask of one family missing", (s) => s.dispatchPolicy.splice(1, 1), /exactly this stage's task definitions/],
+    ["StopTask outside the cluster", (s) => s.dispatchPolicy[3]?.resources.push("arn:aws:ecs:ca-central-1:123456789012:task/other/*"), /outside this cluster/],
+    ["PassRole on another role", (s) => s.dispatchPolicy[4]?.resources.push("arn:aws:iam::123456789012:role/admin"), /PassRole on/],
     ["RunTask without the cluster condition", (s) => s.dispatchPolicy[0] && (s.dispatchPolicy[0].conditions = {}), /not limited to this stage's cluster/],
     ["a task role with a policy", (s) => s.tasks[0]?.taskRole.statements.push({ effect: "Allow", actions: ["s3:GetObject"], resources: ["*"], conditions: {} }), /task role grants s3:GetObject/],
     ["the Gemini key in the registre task", (s) => s.tasks.find((t) => t.runnerFamily === "registre")?.secrets.push("GEMINI_API_KEY"), /registre: receives secrets/],
@@ -190,6 +265,39 @@ describe("the rules infra:check applies", () => {
     ["no Spot on the cluster", (s) => (s.cluster.capacityProviders = ["FARGATE"]), /FARGATE_SPOT/],
   ])("reports %s", (_name, change, message) => {
     const problems = broken(change);
+    expect(problems.join("\n")).toMatch(message);
+  });
+});
+
+describe("the RunTask guard rules", () => {
+  it.each<[string, (summary: InfraSummary) => void, RegExp]>([
+    ["any cpu", (s) => s.dispatchPolicy[0] && delete (s.dispatchPolicy[0].conditions as Record<string, unknown>)["NumericEqualsIfExists"], /for cpu of any size/],
+    ["an EC2 capacity provider", (s) => s.dispatchPolicy[1]?.conditions["ForAllValues:StringEquals"]?.["ecs:capacity-provider"]?.push("my-ec2-asg"), /does not limit RunTask to FARGATE and FARGATE_SPOT/],
+    ["ECS Exec allowed", (s) => s.dispatchPolicy.splice(2, 1), /no Deny of ecs:RunTask with ecs:enable-execute-command/],
+  ])("reports %s", (_name, change, message) => {
+    const copy = structuredClone(report) as InfraSummary;
+    change(copy);
+    const problems: string[] = [];
+    checkRunTaskGuards(copy, problems);
+    expect(problems.join("\n")).toMatch(message);
+  });
+});
+
+describe("the Spot fallback rule", () => {
+  it.each<[string, (summary: InfraSummary & { outputValues: Record<string, string> }) => void, RegExp]>([
+    ["no fallback wait", (s) => delete s.outputValues.ECS_SPOT_FALLBACK_SECONDS, /ECS_SPOT_FALLBACK_SECONDS is undefined/],
+    ["a wait of zero", (s) => (s.outputValues.ECS_SPOT_FALLBACK_SECONDS = "0"), /not a positive whole number/],
+    ["no FARGATE on the cluster", (s) => (s.cluster.capacityProviders.splice(0, s.cluster.capacityProviders.length, "FARGATE_SPOT")), /lacks FARGATE/],
+    [
+      "a RunTask policy limited to Spot",
+      (s) => s.dispatchPolicy[0] && Object.assign(s.dispatchPolicy[0].conditions, { StringEquals: { "ecs:capacity-provider": ["FARGATE_SPOT"] } }),
+      /allows only FARGATE_SPOT/,
+    ],
+  ])("reports %s", (_name, change, message) => {
+    const copy = structuredClone(report) as InfraSummary & { outputValues: Record<string, string> };
+    change(copy);
+    const problems: string[] = [];
+    checkSpotFallback(copy, problems);
     expect(problems.join("\n")).toMatch(message);
   });
 });

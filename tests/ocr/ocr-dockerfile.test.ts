@@ -15,7 +15,7 @@ describe("runners/ocr/Dockerfile", () => {
   it("installs poppler, copies the runner with its prompts, runs the OCR entry as a non-root user", async () => {
     const dockerfile = await read("runners/ocr/Dockerfile");
     const instructions = dockerfile.split("\n").filter((line) => /^[A-Z]+ /.test(line));
-    expect(instructions[0]).toMatch(/^FROM node:20-/);
+    expect(instructions[0]).toMatch(/^FROM node:26\.\d+\.\d+-bookworm-slim$/);
     expect(dockerfile).toMatch(/apt-get install [^\n]*poppler-utils/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(instructions).toContain("COPY runners runners");
@@ -23,7 +23,7 @@ describe("runners/ocr/Dockerfile", () => {
     const user = instructions.filter((line) => line.startsWith("USER ")).at(-1);
     expect(user).toBeDefined();
     expect(user).not.toMatch(/USER (root|0)\b/);
-    expect(instructions.at(-1)).toBe('CMD ["node", "--import", "tsx", "runners/ocr/main.ts"]');
+    expect(instructions.at(-1)).toBe('ENTRYPOINT ["node", "--import", "tsx", "runners/ocr/main.ts"]');
     // The build context keeps runners/ (prompts included) and leaves node_modules to npm ci.
     const ignored = (await read(".dockerignore")).split("\n").map((line) => line.trim());
     expect(ignored).not.toContain("runners");

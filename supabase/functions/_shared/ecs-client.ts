@@ -13,6 +13,8 @@ import { z } from "zod";
 import type { Environment } from "./environments.ts";
 import type { JobKind } from "./job-kinds.ts";
 import { setValues } from "./env-values.ts";
+import { EcsError, type EcsFailure, type EcsOperation } from "./ecs-errors.ts";
+import { SpotPlacements, type SpotFallbackBoard } from "./spot-fallback.ts";
 
 /** One container image (and one task definition) per runner family. */
 export const RUNNER_FAMILIES = ["registre", "ocr"] as const;
@@ -92,6 +94,8 @@ const ecsEnvSchema = z.object({
    */
   ECS_CAPACITY_PROVIDER_REGISTRE: z.string().min(1).optional(),
   ECS_CAPACITY_PROVIDER_OCR: z.string().min(1).optional(),
+  /** Spot refusing a FARGATE_SPOT family this long makes dispatch start it on FARGATE (spot-fallback.ts). @default 300 */
+  ECS_SPOT_FALLBACK_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
 });
 
 export interface EcsConfig {
@@ -108,6 +112,8 @@ export interface EcsConfig {
   readonly placement: EcsPlacement;
   /** Each family's placement: its own provider, else ECS_CAPACITY_PROVIDER, else FARGATE. */
   readonly familyPlacement: Readonly<Record<RunnerFamily, EcsPlacement>>;
+  /** ECS_SPOT_FALLBACK_SECONDS in ms. */
+  readonly spotFallbackMs: number;
 }
 
 export type EcsPlacement = { launchType: "FARGATE" } | { capacityProvider: string };
@@ -155,6 +161,7 @@ export function parseEcsConfig(environment: Readonly<Record<string, string | und
       registre: placementOf(e.ECS_CAPACITY_PROVIDER_REGISTRE ?? e.ECS_CAPACITY_PROVIDER),
       ocr: placementOf(e.ECS_CAPACITY_PROVIDER_OCR ?? e.ECS_CAPACITY_PROVIDER),
     },
+    spotFallbackMs: e.ECS_SPOT_FALLBACK_SECONDS * 1000,
   };
 }
 
@@ -164,56 +171,7 @@ export function runnerTaskFor(config: EcsConfig, kind: JobKind): { taskDefinitio
   return { taskDefinition: config.taskDefinitions[family], containerName: config.containerNames[family] };
 }
 
-/** One entry of ECS's `failures[]` (e.g. `{ reason: "RESOURCE:MEMORY" }`, `{ arn, reason: "MISSING" }`). */
-export interface EcsFailure {
-  arn?: string;
-  reason?: string;
-  detail?: string;
-}
-
-/**
- * A call ECS refused: either an HTTP error (`awsType` is ECS's `__type`, e.g.
- * `ClientException`, `ThrottlingException`) or a RunTask that placed no task
- * (`failures` holds ECS's reasons).
- */
-export class EcsError extends Error {
-  override readonly name = "EcsError";
-  constructor(
-    readonly operation: EcsOperation,
-    message: string,
-    readonly details: { httpStatus?: number; awsType?: string; failures?: readonly EcsFailure[] },
-  ) {
-    super(message);
-  }
-
-  get failures(): readonly EcsFailure[] {
-    return this.details.failures ?? [];
-  }
-
-  /**
-   * ECS said no for sure: a 4xx answer (the request was not carried out;
-   * throttling included) or a RunTask that listed its failures. A 5xx or an
-   * answer we could not read leaves the outcome unknown.
-   */
-  get definite(): boolean {
-    if (this.failures.length > 0) return true;
-    const status = this.details.httpStatus;
-    return status !== undefined && status >= 400 && status < 500;
-  }
-}
-
-/**
- * Whether a failed RunTask certainly started nothing. Only then may its
- * ledger lease be released; after a timeout, a 5xx or a network error the
- * task may be running, so the caller retries with the same clientToken and,
- * if still unsure, leaves the lease to its runner or to its expiry.
- */
-export function isDefiniteRunTaskRefusal(error: unknown): boolean {
-  // RangeError: the request was refused before it was sent.
-  return (error instanceof EcsError && error.definite) || error instanceof RangeError;
-}
-
-export type EcsOperation = "RunTask" | "DescribeTasks" | "StopTask";
+export { EcsError, isDefiniteRunTaskRefusal, type EcsFailure, type EcsOperation } from "./ecs-errors.ts";
 
 export const ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113";
 export const ECS_CONTENT_TYPE = "application/x-amz-json-1.1";
@@ -269,6 +227,8 @@ export interface EcsClientOptions {
    * @default 10000
    */
   timeoutMs?: number;
+  /** Spot, then on demand after a wait (spot-fallback.ts). @default none: always the configured placement */
+  spotFallback?: SpotFallbackBoard;
 }
 
 const CLIENT_TOKEN = /^[\x21-\x7e]{1,64}$/;
@@ -278,10 +238,12 @@ export class EcsClient {
   readonly #config: EcsConfig;
   readonly #aws: AwsClient;
   readonly #timeoutMs: number;
+  readonly #spot: SpotPlacements;
 
   constructor(config: EcsConfig, options: EcsClientOptions = {}) {
     this.#config = config;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#spot = new SpotPlacements(options.spotFallback);
     this.#aws = new AwsClient({
       ...config.credentials,
       // Given explicitly: aws4fetch guesses both from the hostname, which fails for a local endpoint.
@@ -301,7 +263,8 @@ export class EcsClient {
     }
     const config = this.#config;
     const family = RUNNER_FAMILIES.find((candidate) => config.taskDefinitions[candidate] === input.taskDefinition);
-    const placement = family === undefined ? config.placement : config.familyPlacement[family];
+    const configured = family === undefined ? config.placement : config.familyPlacement[family];
+    const placement = family === undefined ? configured : await this.#spot.choose(input.clientToken, family, configured);
     const body = {
       cluster: config.cluster,
       taskDefinition: input.taskDefinition,
@@ -327,12 +290,20 @@ export class EcsClient {
       },
       ...(input.startedBy === undefined ? {} : { startedBy: input.startedBy }),
     };
-    const response = parseResponse("RunTask", tasksResponseSchema, await this.#call("RunTask", body));
+    let response: z.infer<typeof tasksResponseSchema>;
+    try {
+      response = parseResponse("RunTask", tasksResponseSchema, await this.#call("RunTask", body));
+    } catch (error) {
+      if (family !== undefined && error instanceof EcsError) await this.#spot.refused(family, placement, error.failures, error.message);
+      throw error;
+    }
     const task = response.tasks[0];
     if (response.failures.length > 0 || task === undefined) {
       const reasons = response.failures.map((f) => [f.reason, f.detail].filter(Boolean).join(": ")).join("; ");
+      if (family !== undefined) await this.#spot.refused(family, placement, response.failures, reasons);
       throw new EcsError("RunTask", `ECS RunTask placed no task: ${reasons || "no reason given"}`, { failures: response.failures });
     }
+    if (family !== undefined) await this.#spot.started(family, placement);
     return task.taskArn;
   }
 

@@ -13,5 +13,6 @@ export function redisKeyPrefixes(prefix: string) {
     dispatchLock: `${prefix}dispatch:lock`,
     environmentDemand: `${prefix}dispatch:demand`,
     unmetDemand: `${prefix}dispatch:unmet`,
+    spotRefused: `${prefix}dispatch:spot-refused`,
   } as const;
 }

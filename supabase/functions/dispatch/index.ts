@@ -9,6 +9,7 @@ import { dispatch, DispatchUnavailableError } from "../_shared/dispatch.ts";
 import { parseDispatchConfig } from "../_shared/dispatch-config.ts";
 import { EcsClient } from "../_shared/ecs-client.ts";
 import { GeminiRateBudget } from "../_shared/gemini-rate-budget.ts";
+import { SpotFallback } from "../_shared/spot-fallback.ts";
 import { redisKeyPrefixes } from "../_shared/redis-keys.ts";
 import { errorMessage } from "../_shared/error-message.ts";
 
@@ -22,7 +23,8 @@ const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, 
 const keys = redisKeyPrefixes(config.redisKeyPrefix);
 const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: keys.ledger });
 const gemini = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: keys.gemini });
-const ecs = new EcsClient(config.ecs);
+// OCR on Fargate Spot falls back to FARGATE once Spot has refused it for ECS_SPOT_FALLBACK_SECONDS.
+const ecs = new EcsClient(config.ecs, { spotFallback: new SpotFallback(redis, { keyPrefix: keys.spotRefused, waitMs: config.ecs.spotFallbackMs }) });
 const log = (entry: Record<string, unknown>) => console.log(JSON.stringify({ time: new Date().toISOString(), function: "dispatch", environment: config.environment, ...entry }));
 
 Deno.serve(async (request) => {
