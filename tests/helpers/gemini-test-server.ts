@@ -12,8 +12,26 @@
  * - `GET /v1beta/files/{id}` (state PROCESSING, then ACTIVE after
  *   `fileProcessingMs`) and `DELETE /v1beta/files/{id}`.
  *
+ * - `GET /v1beta/models/{model}` (models.get): the model resource, or 404
+ *   NOT_FOUND for a model the server does not serve (`models`), worded as
+ *   Google words a retired model: "models/… is not found for API version
+ *   v1beta, or is not supported for generateContent" (deprecations page:
+ *   a shut-down model's "endpoint is no longer available"); generateContent
+ *   answers the same.
+ * - keys: a request without `x-goog-api-key` answers 403 PERMISSION_DENIED
+ *   ("Method doesn't allow unregistered callers", Google's answer to a
+ *   keyless call); a key outside `validApiKeys` answers 400 INVALID_ARGUMENT
+ *   with ErrorInfo reason API_KEY_INVALID (Google's answer to a bad or
+ *   expired key: public reports continuedev/continue#8516,
+ *   google-gemini/gemini-cli#25198), never 401.
+ * - a generateContent naming a file that is gone answers 403
+ *   PERMISSION_DENIED "You do not have permission to access the File … or it
+ *   may not exist" (issue 18, domain.md §3).
+ *
  * Replies carry `usageMetadata` (prompt, candidates, total tokens; input
- * counted as Google documents it, images by 768 px tiles). Quotas are
+ * counted as Google documents it, images by 768 px tiles; a scripted
+ * `thoughtsTokenCount` as Gemini 3 reports thinking, apart from
+ * candidatesTokenCount: ai.google.dev/gemini-api/docs/thinking "thoughtsTokenCount"). Quotas are
  * per model like Google's (requests and input tokens per window, requests
  * per day), counted over a sliding window; exceeding one answers 429
  * RESOURCE_EXHAUSTED with `google.rpc.QuotaFailure` (metric, quota id, model)
@@ -45,8 +63,19 @@ export interface GeminiGenerateRequest {
 /** A scripted answer: the model's text, or an HTTP error to answer instead. */
 export type GeminiScriptedReply =
   | string
-  | { readonly text: string; readonly candidatesTokenCount?: number; readonly finishReason?: string }
-  | { readonly error: { readonly code: number; readonly message?: string; readonly status?: string; readonly retryDelay?: string } };
+  | { readonly text: string; readonly candidatesTokenCount?: number; readonly finishReason?: string; readonly thoughtsTokenCount?: number }
+  | {
+      readonly error: {
+        readonly code: number;
+        readonly message?: string;
+        readonly status?: string;
+        readonly retryDelay?: string;
+        /** An ErrorInfo detail with this reason (e.g. API_KEY_INVALID). */
+        readonly reason?: string;
+        /** No `details` at all, as Google often sends a 429 (the daily quota included). */
+        readonly noDetails?: boolean;
+      };
+    };
 
 export type GeminiResponder = (request: GeminiGenerateRequest) => GeminiScriptedReply | Promise<GeminiScriptedReply>;
 
@@ -66,6 +95,7 @@ export type GeminiRequestKind =
   | "upload.finalize"
   | "files.get"
   | "files.delete"
+  | "models.get"
   | "unknown";
 
 export interface GeminiLoggedRequest {
@@ -120,8 +150,12 @@ export interface GeminiTestServerOptions {
   readonly respond?: GeminiResponder;
   /** How long an uploaded file stays PROCESSING before it is ACTIVE, ms. @default 0 */
   readonly fileProcessingMs?: number;
-  /** Answer 401 to requests without `x-goog-api-key`. @default true */
+  /** Answer 403 to requests without `x-goog-api-key`. @default true */
   readonly requireApiKey?: boolean;
+  /** The keys Google accepts; any other answers 400 API_KEY_INVALID. @default any key */
+  readonly validApiKeys?: readonly string[];
+  /** The models the server serves; any other answers 404 NOT_FOUND. @default every model */
+  readonly models?: readonly string[];
 }
 
 export interface GeminiTestServer {
@@ -135,6 +169,10 @@ export interface GeminiTestServer {
   setResponder(respond: GeminiResponder): void;
   setLatency(latencyMs: NonNullable<GeminiTestServerOptions["latencyMs"]>): void;
   setQuota(model: string, quota: GeminiModelQuota | undefined): void;
+  /** The next `count` uploaded files a generateContent names are treated as expired (deleted, 403), as a file past its 48 h is. */
+  expireNextUsedFiles(count: number): void;
+  /** Replaces the served models (undefined: every model). */
+  setModels(models: readonly string[] | undefined): void;
   /** Requests answered 429 because of a quota or a scripted 429. */
   rateLimitedCount(): number;
   /** Forgets the request log (files and quota counters stay). */
@@ -143,6 +181,7 @@ export interface GeminiTestServer {
 }
 
 const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";
+const ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo";
 const QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure";
 /** Tokens one image or one PDF page costs as input, as Gemini counts them at default resolution. */
 export const GEMINI_TEST_TOKENS_PER_IMAGE = 258;
@@ -156,6 +195,9 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
   const windowMs = options.windowMs ?? 60_000;
   const dayMs = options.dayMs ?? 86_400_000;
   const requireApiKey = options.requireApiKey ?? true;
+  let filesToExpire = 0;
+  let servedModels = options.models === undefined ? undefined : new Set(options.models);
+  const validKeys = options.validApiKeys === undefined ? undefined : new Set(options.validApiKeys);
   const fileProcessingMs = options.fileProcessingMs ?? 0;
   let respond: GeminiResponder = options.respond ?? (() => "OK");
   let latency = options.latencyMs ?? 0;
@@ -235,8 +277,48 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
     };
 
     if (requireApiKey && !hadApiKey) {
-      sendJson(res, 401, errorBody(401, "API key not valid. Please pass a valid API key.", "UNAUTHENTICATED"));
-      log({ kind: "unknown", status: 401 });
+      sendJson(res, 403, errorBody(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.", "PERMISSION_DENIED"));
+      log({ kind: "unknown", status: 403 });
+      return;
+    }
+    const apiKey = headerOf(req, "x-goog-api-key");
+    if (validKeys !== undefined && hadApiKey && (apiKey === undefined || !validKeys.has(apiKey))) {
+      sendJson(res, 400, {
+        error: {
+          code: 400,
+          message: "API key not valid. Please pass a valid API key.",
+          status: "INVALID_ARGUMENT",
+          details: [
+            { "@type": ERROR_INFO, reason: "API_KEY_INVALID", domain: "googleapis.com", metadata: { service: "generativelanguage.googleapis.com" } },
+            { "@type": "type.googleapis.com/google.rpc.LocalizedMessage", locale: "en-US", message: "API key not valid. Please pass a valid API key." },
+          ],
+        },
+      });
+      log({ kind: "unknown", status: 400 });
+      return;
+    }
+    const notServed = (model: string) => servedModels !== undefined && !servedModels.has(model);
+    const modelNotFound = (model: string) =>
+      errorBody(404, `models/${model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`, "NOT_FOUND");
+
+    const modelGet = /^\/v1beta\/models\/([^/:]+)$/.exec(path);
+    if (method === "GET" && modelGet) {
+      const model = decodeURIComponent(modelGet[1] ?? "");
+      if (notServed(model)) {
+        sendJson(res, 404, modelNotFound(model));
+        log({ kind: "models.get", model, status: 404 });
+        return;
+      }
+      sendJson(res, 200, {
+        name: `models/${model}`,
+        version: "001",
+        displayName: model,
+        inputTokenLimit: 1_048_576,
+        outputTokenLimit: 65_536,
+        supportedGenerationMethods: ["generateContent", "countTokens"],
+        thinking: true,
+      });
+      log({ kind: "models.get", model, status: 200 });
       return;
     }
 
@@ -244,6 +326,11 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
     if (method === "POST" && modelCall) {
       const model = decodeURIComponent(modelCall[1] ?? "");
       const kind = modelCall[2] === "generateContent" ? "generateContent" : "countTokens";
+      if (notServed(model)) {
+        sendJson(res, 404, modelNotFound(model));
+        log({ kind, model, status: 404 });
+        return;
+      }
       const json = parseJson(body);
       if (json === undefined) {
         sendJson(res, 400, errorBody(400, "Invalid JSON payload received.", "INVALID_ARGUMENT"));
@@ -252,13 +339,20 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
       }
       // countTokens wraps the request as { generateContentRequest } or sends { contents }.
       const inner = kind === "countTokens" && isRecord(json["generateContentRequest"]) ? json["generateContentRequest"] : json;
+      for (const uri of referencedFiles(inner)) {
+        const file = files.get(fileNameOfUri(uri));
+        if (filesToExpire > 0 && file !== undefined && !file.deleted) {
+          filesToExpire -= 1;
+          file.deleted = true;
+        }
+      }
       const missingFile = referencedFiles(inner).find((uri) => {
         const file = files.get(fileNameOfUri(uri));
         return file === undefined || file.deleted;
       });
       if (missingFile !== undefined) {
-        sendJson(res, 400, errorBody(400, `File ${missingFile} does not exist or is not accessible.`, "INVALID_ARGUMENT"));
-        log({ kind, model, status: 400 });
+        sendJson(res, 403, errorBody(403, `You do not have permission to access the File ${fileNameOfUri(missingFile).replace(/^files\//, "")} or it may not exist.`, "PERMISSION_DENIED"));
+        log({ kind, model, status: 403 });
         return;
       }
       const generate = await describeGenerate(model, inner, files);
@@ -279,21 +373,27 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
       if (wait > 0) await sleep(wait);
       const reply = await respond(generate);
       if (typeof reply === "object" && "error" in reply) {
-        const { code, message = "scripted error", status = code === 429 ? "RESOURCE_EXHAUSTED" : code >= 500 ? "UNAVAILABLE" : "INVALID_ARGUMENT", retryDelay } = reply.error;
-        const details = retryDelay === undefined ? [] : [{ "@type": RETRY_INFO, retryDelay }];
-        sendJson(res, code, { error: { code, message, status, details } });
+        const { code, message = "scripted error", status = code === 429 ? "RESOURCE_EXHAUSTED" : code >= 500 ? "UNAVAILABLE" : "INVALID_ARGUMENT", retryDelay, reason, noDetails } = reply.error;
+        const details = [
+          ...(reason === undefined ? [] : [{ "@type": ERROR_INFO, reason, domain: "googleapis.com", metadata: { service: "generativelanguage.googleapis.com" } }]),
+          ...(retryDelay === undefined ? [] : [{ "@type": RETRY_INFO, retryDelay }]),
+        ];
+        sendJson(res, code, { error: { code, message, status, ...(noDetails === true ? {} : { details }) } });
         log({ kind, model, status: code, promptTokenCount: generate.promptTokenCount, retryDelay, generate });
         return;
       }
       const text = typeof reply === "string" ? reply : reply.text;
       const candidatesTokenCount = typeof reply === "string" || reply.candidatesTokenCount === undefined ? estimateTextTokens(text) : reply.candidatesTokenCount;
       const finishReason = typeof reply === "string" ? "STOP" : (reply.finishReason ?? "STOP");
+      const thoughtsTokenCount = typeof reply === "string" ? 0 : (reply.thoughtsTokenCount ?? 0);
       sendJson(res, 200, {
-        candidates: [{ content: { parts: [{ text }], role: "model" }, finishReason, index: 0 }],
+        // A SAFETY/RECITATION stop may carry no content at all (the candidate is withheld).
+        candidates: [{ ...(text === "" ? {} : { content: { parts: [{ text }], role: "model" } }), finishReason, index: 0 }],
         usageMetadata: {
           promptTokenCount: generate.promptTokenCount,
           candidatesTokenCount,
-          totalTokenCount: generate.promptTokenCount + candidatesTokenCount,
+          ...(thoughtsTokenCount > 0 ? { thoughtsTokenCount } : {}),
+          totalTokenCount: generate.promptTokenCount + candidatesTokenCount + thoughtsTokenCount,
         },
         modelVersion: model,
         responseId: randomBytes(8).toString("hex"),
@@ -397,6 +497,12 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
     },
     setLatency(next) {
       latency = next;
+    },
+    expireNextUsedFiles(count) {
+      filesToExpire = count;
+    },
+    setModels(models) {
+      servedModels = models === undefined ? undefined : new Set(models);
     },
     setQuota(model, quota) {
       if (quota === undefined) quotas.delete(model);

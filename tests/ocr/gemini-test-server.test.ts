@@ -99,9 +99,9 @@ describe("the Gemini test server, through @google/genai", () => {
     await expect(ai.models.generateContent({ model: "other", contents: "a" })).rejects.toMatchObject({ status: 503 });
   });
 
-  it("refuses a request without an API key", async () => {
+  it("refuses a request without an API key as Google does (403 PERMISSION_DENIED)", async () => {
     server = await startGeminiTestServer();
     const response = await fetch(`${server.url}/v1beta/models/m:generateContent`, { method: "POST", body: "{}" });
-    expect(response.status).toBe(401);
+    expect(response.status).toBe(403);
   });
 });

@@ -6,7 +6,7 @@
  * boosts use the stronger model. Prompts are the versioned files of
  * prompts/.
  */
-import { GoogleGenAI, type GenerateContentConfig } from "@google/genai";
+import { GoogleGenAI } from "@google/genai";
 import { estimateInputTokens } from "../../../supabase/functions/_shared/gemini-call.ts";
 import type { GeminiRateBudget } from "../../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { delayUnlessAborted } from "../../lifecycle/backoff.ts";
@@ -14,16 +14,14 @@ import { RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
 import type { PageImage, PdfFile } from "../pdf-pages.ts";
 import { renderPrompt, type PromptName } from "../prompts.ts";
-import { GeminiCalls, replyText } from "./gemini-calls.ts";
+import { callParameters } from "./gemini-call-parameters.ts";
+import { FileGoneError, GeminiCalls, replyText, type ConfigurationFaultRecorder } from "./gemini-calls.ts";
 import type { LineCount, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
 
 export interface GeminiModels {
   readonly fast: string;
   readonly boost: string;
 }
-
-/** Extraction is transcription: near-deterministic, as the domain asks (≈0.1). */
-const EXTRACTION_TEMPERATURE = 0.1;
 
 export class GeminiOcrProvider implements OcrProvider {
   readonly name = "gemini" as const;
@@ -35,14 +33,27 @@ export class GeminiOcrProvider implements OcrProvider {
     readonly models: GeminiModels,
     budget: GeminiRateBudget,
     upscale = 2,
+    onConfigurationFault?: ConfigurationFaultRecorder,
   ) {
     const ai = new GoogleGenAI({ apiKey: settings.apiKey, ...(settings.baseUrl === undefined ? {} : { httpOptions: { baseUrl: settings.baseUrl } }) });
-    this.calls = new GeminiCalls(ai, budget, settings);
+    this.calls = new GeminiCalls(ai, budget, settings, onConfigurationFault);
     this.raster = { upscale, format: "jpeg" } as const;
     this.#settings = settings;
   }
 
   readonly #settings: GeminiSettings;
+
+  /**
+   * Checks that Google serves both configured models to this key
+   * (models.get, not metered by the generateContent quota): a retired model
+   * (404), a refused key (400 API_KEY_INVALID) or billing off ends here as a
+   * ConfigurationError, before any job is claimed.
+   */
+  async checkModels(context: OcrCallContext): Promise<void> {
+    for (const model of [...new Set([this.models.fast, this.models.boost])]) {
+      await this.calls.modelCall(`models.get ${model}`, () => this.calls.ai.models.get({ model }), context);
+    }
+  }
 
   async countIndexLines(page: PageImage, pageCount: number, context: OcrCallContext): Promise<LineCount> {
     const prompt = renderPrompt("index-line-count", { page: page.pageNumber, pages: pageCount });
@@ -52,7 +63,7 @@ export class GeminiOcrProvider implements OcrProvider {
       {
         model: this.models.fast,
         contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }],
-        config: config("index-line-count", { temperature: 0, responseMimeType: "application/json" }),
+        config: callParameters(this.models.fast, "line-count"),
       },
       estimateInputTokens({ textChars: prompt.length, images: [page] }),
       context,
@@ -72,7 +83,7 @@ export class GeminiOcrProvider implements OcrProvider {
       {
         model: this.models.fast,
         contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }],
-        config: config("index-extraction", { temperature: EXTRACTION_TEMPERATURE }),
+        config: callParameters(this.models.fast, "page-extraction"),
       },
       estimateInputTokens({ textChars: prompt.length, images: [page] }),
       context,
@@ -85,6 +96,17 @@ export class GeminiOcrProvider implements OcrProvider {
   }
 
   async extractActe(pdf: PdfFile, context: OcrCallContext): Promise<string> {
+    try {
+      return await this.#extractActeOnce(pdf, context);
+    } catch (error) {
+      // A 403/404 on the file (expired, deleted between upload and use): one fresh upload, then the verdict stands.
+      if (!(error instanceof FileGoneError)) throw error;
+      context.log.warn("the uploaded PDF was no longer readable: uploading it again", { error: error.message });
+      return await this.#extractActeOnce(pdf, context);
+    }
+  }
+
+  async #extractActeOnce(pdf: PdfFile, context: OcrCallContext): Promise<string> {
     const ai = this.calls.ai;
     const uploaded = await this.calls.fileCall(
       "upload",
@@ -108,7 +130,7 @@ export class GeminiOcrProvider implements OcrProvider {
         {
           model: this.models.fast,
           contents: [{ role: "user", parts: [{ fileData: { fileUri: file.uri ?? "", mimeType: "application/pdf" } }, { text: prompt }] }],
-          config: config("acte-extraction", { temperature: EXTRACTION_TEMPERATURE }),
+          config: callParameters(this.models.fast, "acte-extraction"),
         },
         estimateInputTokens({ textChars: prompt.length, pdfPages: pdf.pageCount }),
         context,
@@ -134,7 +156,7 @@ export class GeminiOcrProvider implements OcrProvider {
     const label = promptName === "index-boost" ? "index boost" : "acte boost";
     const response = await this.calls.generate(
       label,
-      { model: this.models.boost, contents: [{ role: "user", parts: [{ text: prompt }] }], config: config(promptName, { temperature: EXTRACTION_TEMPERATURE }) },
+      { model: this.models.boost, contents: [{ role: "user", parts: [{ text: prompt }] }], config: callParameters(this.models.boost, "boost") },
       estimateInputTokens({ textChars: prompt.length }),
       context,
     );
@@ -144,16 +166,6 @@ export class GeminiOcrProvider implements OcrProvider {
 
 function imagePart(page: PageImage) {
   return { inlineData: { mimeType: page.mimeType, data: Buffer.from(page.bytes).toString("base64") } };
-}
-
-/**
- * Generation settings of one prompt. (Request labels would carry the prompt
- * version, but the Gemini Developer API does not take them; the job's log
- * line names the versions instead, see promptVersions.)
- */
-function config(prompt: PromptName, settings: GenerateContentConfig): GenerateContentConfig {
-  void prompt;
-  return settings;
 }
 
 /** `{"total_lines": N, "confidence": c}`; anything else is a failed call (one attempt), never a guess. */
