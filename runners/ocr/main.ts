@@ -8,10 +8,13 @@
  *   STORAGE_LOCAL_DIR=/path/to/storage node_modules/.bin/tsx runners/ocr/main.ts
  */
 import { Redis } from "@upstash/redis";
+import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+import { GeminiConfigFault } from "../../supabase/functions/_shared/gemini-config-fault.ts";
 import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
+import { checkGeminiAtStart } from "./gemini-startup-check.ts";
 import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
 import { ocrJobHandler } from "./ocr-job-handler.ts";
 import { parseOcrSettings, type OcrSettings } from "./ocr-config.ts";
@@ -30,7 +33,7 @@ Required: JOB_KIND, ENVIRONMENT, LEDGER_LEASE_ID (set by dispatch),
 DATABASE_URL, UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, and either
 STORAGE_LOCAL_DIR or SUPABASE_URL + SUPABASE_STORAGE_KEY.
 Gemini: GEMINI_API_KEY, GEMINI_BASE_URL (test server), GEMINI_FAST_MODEL
-(gemini-2.5-flash), GEMINI_BOOST_MODEL (gemini-2.5-pro), GEMINI_LIMITS,
+(gemini-3.5-flash-lite), GEMINI_BOOST_MODEL (gemini-3.8-flash), GEMINI_LIMITS,
 GEMINI_CALL_TIMEOUT_MS (180000), GEMINI_TRANSIENT_RETRIES (3),
 GEMINI_BACKOFF_BASE_MS (2000), GEMINI_BUDGET_MAX_WAIT_MS (300000),
 GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000).
@@ -39,7 +42,11 @@ Lifecycle: RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2),
 JOB_LEASE_SECONDS (index-ocr 600, acte-ocr 300), SHUTDOWN_GRACE_SECONDS (100),
 RUNNER_MAX_INFRASTRUCTURE_FAILURES (3), RUNNER_MAX_JOBS (20), WORKER_ID,
 LOG_LEVEL (info), REDIS_KEY_PREFIX, and the capacity variables in the README.
-Exit codes: 0 done or idle, 1 unexpected, 2 infrastructure, 3 capacity lease lost.
+At start the Gemini engine checks both models (models.get): a model Google
+does not serve, a refused key or billing off is recorded for dispatch and
+\`npm run status\` (no OCR task starts until fixed) and the runner exits 4.
+Exit codes: 0 done or idle, 1 unexpected, 2 infrastructure, 3 capacity lease
+lost, 4 Gemini misconfigured (key, model, billing).
 `;
 
 async function main(): Promise<number> {
@@ -62,7 +69,14 @@ async function main(): Promise<number> {
     log.error("runner not started: invalid configuration", { error });
     return RUNNER_EXIT_CODES.unexpected;
   }
-  const provider = createProvider(config, settings);
+  const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false });
+  const fault = new GeminiConfigFault(redis, settings.redisKeyPrefix, config.environment);
+  const provider = createProvider(config, settings, redis, fault);
+  if (provider instanceof GeminiOcrProvider) {
+    const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
+    const checked = await checkGeminiAtStart({ provider, fault, ledger, ledgerLeaseId: config.ledgerLeaseId, log });
+    if (checked !== RUNNER_EXIT_CODES.ok) return checked;
+  }
   log.info("ocr engine ready", {
     engine: provider.name,
     kind: config.jobKind,
@@ -77,11 +91,10 @@ async function main(): Promise<number> {
   }
 }
 
-function createProvider(config: RunnerConfig, settings: OcrSettings): OcrProvider {
+function createProvider(config: RunnerConfig, settings: OcrSettings, redis: Redis, fault: GeminiConfigFault): OcrProvider {
   if (settings.gemini === undefined) return new OfflineOcrProvider(settings.dpi);
-  const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false });
   const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix });
-  return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, settings.upscale);
+  return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, settings.upscale, (reason) => fault.record(reason));
 }
 
 // Exit explicitly: idle keep-alive sockets (fetch, postgres) and the Tesseract worker must not hold a finished runner.

@@ -38,6 +38,8 @@ export interface GeminiSettings {
 
 export interface OcrSettings {
   readonly engine: OcrEngine;
+  /** REDIS_KEY_PREFIX, where the Gemini configuration fault lives (gemini-config-fault.ts). */
+  readonly redisKeyPrefix: string;
   /** Set when `engine` is "gemini". */
   readonly gemini: GeminiSettings | undefined;
   /** Index pages read at the same time. */
@@ -100,6 +102,7 @@ export function parseOcrSettings(env: Readonly<Record<string, string | undefined
   }
   return {
     engine,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     gemini:
       engine === "gemini" && e.GEMINI_API_KEY !== undefined
         ? {
