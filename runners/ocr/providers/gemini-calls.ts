@@ -37,7 +37,7 @@ import { delayUnlessAborted, jitteredBackoffMs } from "../../lifecycle/backoff.t
 import { ConfigurationError, FinalJobError, InfrastructureError, RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
 import { classifyGeminiError, type GeminiCallKind } from "./gemini-errors.ts";
-import type { OcrCallContext } from "./ocr-provider.ts";
+import { IncompleteReplyError, type OcrCallContext } from "./ocr-provider.ts";
 
 /** An uploaded file Gemini no longer lets us read (expired, deleted, another key's): upload it again. */
 export class FileGoneError extends RetryableJobError {
@@ -173,22 +173,6 @@ export class GeminiCalls {
     const waitMs = jitteredBackoffMs(failures, { baseMs: this.settings.backoffBaseMs, capMs: 60_000 });
     context.log.warn("gemini call failed: retrying after backoff", { call: label, kind: fault.transient, failures, wait_ms: waitMs, error: fault.message });
     await delayUnlessAborted(waitMs, context.signal);
-  }
-}
-
-/**
- * A reply that did not end with finishReason STOP (MAX_TOKENS, SAFETY,
- * RECITATION, OTHER, a prompt block…) or carried no text: never stored as if
- * complete. The index pipeline reads the page once more, then flags it in
- * place; elsewhere it is a failed attempt. `partialText` is what came back.
- */
-export class IncompleteReplyError extends RetryableJobError {
-  constructor(
-    message: string,
-    readonly finishReason: string,
-    readonly partialText: string,
-  ) {
-    super(message);
   }
 }
 

@@ -2,6 +2,7 @@
  * One interface for what reads documents, so the index and acte pipelines
  * do not care whether Gemini or the offline engine does the reading.
  */
+import { RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { Logger } from "../../lifecycle/structured-log.ts";
 import type { PageImage, PdfFile, RasterOptions } from "../pdf-pages.ts";
 
@@ -39,4 +40,20 @@ export interface OcrProvider {
   boostActe(rawText: string, context: OcrCallContext): Promise<string>;
   /** Frees what the provider holds (workers). */
   close(): Promise<void>;
+}
+
+/**
+ * A reply that is not complete: cut (MAX_TOKENS), withheld (SAFETY,
+ * RECITATION, a blocked prompt…) or empty. Never stored as if complete: the
+ * index pipeline reads the page once more, then flags it in place; elsewhere
+ * it is a failed attempt. `partialText` is what came back (maybe nothing).
+ */
+export class IncompleteReplyError extends RetryableJobError {
+  constructor(
+    message: string,
+    readonly finishReason: string,
+    readonly partialText: string,
+  ) {
+    super(message);
+  }
 }
