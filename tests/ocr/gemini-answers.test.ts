@@ -106,6 +106,17 @@ describe("Gemini's answers, classified once", () => {
     expect(fault.kind).toBe("file");
   });
 
+  it("an upload that ends FAILED is a failed attempt naming Google's reason, and the file is deleted", async () => {
+    server.setResponder(() => "Texte");
+    server.clearLog();
+    server.failNextUploads(1);
+    const pdfBytes = new TextEncoder().encode("%PDF-1.4\n%%EOF");
+    const failure = classifyFailure(await provider().extractActe({ path: "", pageCount: 1, bytes: pdfBytes, dispose: async () => {} }, context()).catch((error: unknown) => error));
+    expect(failure).toMatchObject({ disposition: "retryable", kind: "document_retryable" });
+    expect(failure.message).toContain("The document could not be processed.");
+    expect(server.requests.filter((request) => request.kind === "files.delete").map((request) => request.status)).toEqual([200]);
+  });
+
   it("a connection refused is a network fault, retried then released", () => {
     const refused = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }) });
     expect(classifyGeminiError(refused, { target: "model" })).toMatchObject({ kind: "transient", transient: "network" });
