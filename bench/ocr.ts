@@ -169,7 +169,7 @@ export async function runOcrBench(): Promise<void> {
     const settings = parseOcrSettings({ GEMINI_API_KEY: "bench-key", GEMINI_BASE_URL: server.url, GEMINI_FILE_POLL_MS: "100", GEMINI_BUDGET_MAX_WAIT_MS: "600000" }).gemini;
     if (settings === undefined) throw new Error("no Gemini settings");
     const provider = () =>
-      new GeminiOcrProvider(settings, { fast: FAST, boost: STRONG }, new GeminiRateBudget(new Redis({ url: endpoint.url, token, enableTelemetry: false }), { limits: { [FAST]: limit, [STRONG]: limit } }, { keyPrefix, windowMs: WINDOW_MS }), 1);
+      new GeminiOcrProvider(settings, { fast: FAST, boost: STRONG }, new GeminiRateBudget(new Redis({ url: endpoint.url, token, enableTelemetry: false }), { limits: { [FAST]: limit, [STRONG]: limit } }, { keyPrefix, windowMs: WINDOW_MS }), { upscale: 1 });
     // Small pages keep the CPU out of it: this part measures the budget, not the rasterizer.
     const indexPdf = await textPagesPdf(indexPages.map((lines) => ({ lines, fontSizePx: 30 })));
     const actePdf = await textPagesPdf([{ lines: ["Acte de vente"] }, { lines: ["Signé à Montréal"] }, { lines: ["Annexe"] }]);

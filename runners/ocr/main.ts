@@ -11,6 +11,7 @@ import { Redis } from "@upstash/redis";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { GeminiConfigFault } from "../../supabase/functions/_shared/gemini-config-fault.ts";
 import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
+import { GeminiTokenCalibration } from "../../supabase/functions/_shared/gemini-token-calibration.ts";
 import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
@@ -37,7 +38,7 @@ Gemini: GEMINI_API_KEY, GEMINI_BASE_URL (test server), GEMINI_FAST_MODEL
 GEMINI_CALL_TIMEOUT_MS (180000), GEMINI_TRANSIENT_RETRIES (3),
 GEMINI_BACKOFF_BASE_MS (2000), GEMINI_BUDGET_MAX_WAIT_MS (300000),
 GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000).
-Index pages: OCR_PAGE_CONCURRENCY (6), OCR_DPI (300), OCR_UPSCALE (2).
+Index pages: OCR_PAGE_CONCURRENCY (6), OCR_DPI (300), OCR_UPSCALE (1: Gemini resizes to its token budget anyway).
 Lifecycle: RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2),
 JOB_LEASE_SECONDS (index-ocr 600, acte-ocr 300), SHUTDOWN_GRACE_SECONDS (100),
 RUNNER_MAX_INFRASTRUCTURE_FAILURES (3), RUNNER_MAX_JOBS (20), WORKER_ID,
@@ -94,7 +95,8 @@ async function main(): Promise<number> {
 function createProvider(config: RunnerConfig, settings: OcrSettings, redis: Redis, fault: GeminiConfigFault): OcrProvider {
   if (settings.gemini === undefined) return new OfflineOcrProvider(settings.dpi);
   const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix });
-  return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, settings.upscale, (reason) => fault.record(reason));
+  const calibration = new GeminiTokenCalibration(redis, settings.gemini.budgetKeyPrefix);
+  return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, { upscale: settings.upscale, onConfigurationFault: (reason) => fault.record(reason), calibration });
 }
 
 // Exit explicitly: idle keep-alive sockets (fetch, postgres) and the Tesseract worker must not hold a finished runner.

@@ -80,7 +80,7 @@ const ocrEnvSchema = z.object({
   /** @default 300 */
   OCR_DPI: whole(72, 600).default(300),
   /** @default 2 */
-  OCR_UPSCALE: whole(1, 4).default(2),
+  OCR_UPSCALE: whole(1, 4).default(1),
   /** As runner-config reads it; the Gemini budget lives under `<prefix>gemini`. @default "" */
   REDIS_KEY_PREFIX: z.string().default(""),
 });

@@ -60,14 +60,19 @@ export const GEMINI_TEST_TOKENS_PER_IMAGE = 258;
  * `promptTokensDetails` reports the count per modality (TEXT, IMAGE,
  * DOCUMENT), as `usageMetadata` does.
  */
-export async function describeGenerate(model: string, body: Record<string, unknown>, files: ReadonlyMap<string, GeminiStoredFile>): Promise<GeminiGenerateRequest> {
+export async function describeGenerate(
+  model: string,
+  body: Record<string, unknown>,
+  files: ReadonlyMap<string, GeminiStoredFile>,
+  override?: { readonly image: number; readonly pdfPage: number },
+): Promise<GeminiGenerateRequest> {
   const texts: string[] = [];
   const inlineData: Array<{ mimeType: string; bytes: number }> = [];
   const fileUris: string[] = [];
   let imageTokensTotal = 0;
   let documentTokens = 0;
   const generationConfig = isRecord(body["generationConfig"]) ? body["generationConfig"] : {};
-  const budget = mediaBudget(model, generationConfig["mediaResolution"]);
+  const budget = override ?? mediaBudget(model, generationConfig["mediaResolution"]);
   const countImage = async (bytes: Uint8Array) => (budget === undefined ? await tiledImageTokens(bytes) : budget.image);
   const countPdf = (bytes: Uint8Array) => pdfPageCount(bytes) * (budget === undefined ? GEMINI_TEST_TOKENS_PER_IMAGE : budget.pdfPage);
   const contents = Array.isArray(body["contents"]) ? body["contents"] : [];

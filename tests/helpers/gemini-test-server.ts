@@ -152,6 +152,12 @@ export interface GeminiTestServerOptions {
   readonly requireApiKey?: boolean;
   /** The keys Google accepts; any other answers 400 API_KEY_INVALID. @default any key */
   readonly validApiKeys?: readonly string[];
+  /**
+   * Tokens per image and per PDF page whatever the model and resolution, for
+   * tests where Google counts otherwise than our documented estimate.
+   * @default Google's documented budgets (gemini-test-protocol.ts)
+   */
+  readonly mediaTokens?: { readonly image: number; readonly pdfPage: number };
   /** The models the server serves; any other answers 404 NOT_FOUND. @default every model */
   readonly models?: readonly string[];
 }
@@ -303,7 +309,7 @@ export async function startGeminiTestServer(options: GeminiTestServerOptions = {
         log({ kind, model, status: 403 });
         return;
       }
-      const generate = await describeGenerate(model, inner, files);
+      const generate = await describeGenerate(model, inner, files, options.mediaTokens);
       const wait = typeof latency === "function" ? latency(generate, kind) : latency;
       if (kind === "countTokens") {
         if (wait > 0) await sleep(wait);

@@ -32,8 +32,10 @@ describe("Gemini's answers, classified once", () => {
     const settings = parseOcrSettings({ GEMINI_API_KEY: options.key ?? "good-key", GEMINI_BASE_URL: server.url, GEMINI_BACKOFF_BASE_MS: "20", GEMINI_TRANSIENT_RETRIES: "2" });
     if (settings.gemini === undefined) throw new Error("gemini settings expected");
     const budget = new GeminiRateBudget(upstashClient(), { limits: { ...limits, ...(options.fast === undefined ? {} : { [options.fast]: limits[FAST] }) } }, { keyPrefix: randomKeyPrefix("answers") });
-    return new GeminiOcrProvider(settings.gemini, { fast: options.fast ?? FAST, boost: STRONG }, budget, 1, async (reason) => {
-      options.faults?.push(reason);
+    return new GeminiOcrProvider(settings.gemini, { fast: options.fast ?? FAST, boost: STRONG }, budget, {
+      onConfigurationFault: async (reason) => {
+        options.faults?.push(reason);
+      },
     });
   }
   const context = () => ({ signal: new AbortController().signal, log });
@@ -77,7 +79,7 @@ describe("Gemini's answers, classified once", () => {
     const settings = parseOcrSettings({ GEMINI_API_KEY: "good-key", GEMINI_BASE_URL: server.url, GEMINI_BUDGET_MAX_WAIT_MS: "100" });
     if (settings.gemini === undefined) throw new Error("gemini settings expected");
     server.setResponder(() => ({ error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", noDetails: true } }));
-    const gemini = new GeminiOcrProvider(settings.gemini, { fast: FAST, boost: STRONG }, new GeminiRateBudget(upstashClient(), { limits }, { keyPrefix: randomKeyPrefix("answers") }), 1);
+    const gemini = new GeminiOcrProvider(settings.gemini, { fast: FAST, boost: STRONG }, new GeminiRateBudget(upstashClient(), { limits }, { keyPrefix: randomKeyPrefix("answers") }));
     const failure = classifyFailure(await gemini.boostActe("texte", context()).catch((error: unknown) => error));
     expect(failure).toMatchObject({ disposition: "infrastructure", kind: "quota" });
   });

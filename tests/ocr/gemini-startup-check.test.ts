@@ -54,7 +54,7 @@ describe("the OCR task's Gemini check at start", () => {
     const gemini = settings.gemini;
     if (gemini === undefined) throw new Error("gemini settings expected");
     const budget = new GeminiRateBudget(redis, capacity.gemini, { keyPrefix: redisKeyPrefixes(prefix).gemini });
-    const provider = (models: { fast: string; boost: string }) => new GeminiOcrProvider(gemini, models, budget, 1, (reason) => fault.record(reason));
+    const provider = (models: { fast: string; boost: string }) => new GeminiOcrProvider(gemini, models, budget, { onConfigurationFault: (reason) => fault.record(reason) });
 
     const code = await checkGeminiAtStart({ provider: provider({ fast: RETIRED, boost: STRONG }), fault, ledger, ledgerLeaseId: grant.lease.id, log });
     expect(code).toBe(RUNNER_EXIT_CODES.configuration);

@@ -40,7 +40,7 @@ describe("the index pipeline with Gemini (test server)", () => {
     return new GeminiOcrProvider(settings.gemini, { fast: FAST, boost: STRONG }, budget);
   }
 
-  it("counts and extracts every page at 300 DPI ×2, retries a short page with the shortfall stated, flags one still short, and boosts page by page", async () => {
+  it("counts and extracts every page at 300 DPI, retries a short page with the shortfall stated, flags one still short, and boosts page by page", async () => {
     server.clearLog();
     // Page 1: 2 lines missing on the first read, none on the retry. Page 2: 3 missing, then 1 still missing.
     server.setResponder(scriptedModel({ indexPages: PAGES, acteText: "", dropLines: new Map([[1, [2, 0]], [2, [3, 1]]]) }));
@@ -59,11 +59,11 @@ describe("the index pipeline with Gemini (test server)", () => {
     expect(retries).toHaveLength(2);
     expect(retries.some((text) => text.includes("n'a transcrit que 3 lignes alors que le tableau en compte 5"))).toBe(true);
     expect(retries.some((text) => text.includes("n'a transcrit que 1 lignes alors que le tableau en compte 4"))).toBe(true);
-    // Each page went as one image rendered at 300 DPI and upscaled ×2 (8.5 × 11 in → 5100 × 6600 px).
+    // Each page went as one image rendered at 300 DPI, not upscaled (8.5 × 11 in → 2550 × 3300 px): Gemini resizes to its token budget anyway.
     const image = calls.find((request) => request.generate && promptKind(request.generate) === "line-count")?.generate?.body;
     const data = JSON.stringify(image).match(/"data":"([^"]+)"/)?.[1] ?? "";
     const metadata = await sharp(Buffer.from(data, "base64")).metadata();
-    expect([metadata.width, metadata.height, metadata.format]).toEqual([5100, 6600, "jpeg"]);
+    expect([metadata.width, metadata.height, metadata.format]).toEqual([2550, 3300, "jpeg"]);
 
     expect(result.pages.map((page) => [page.pageNumber, page.countedLines, page.extractedLines, page.retried, page.incomplete])).toEqual([
       [1, 5, 5, true, false],

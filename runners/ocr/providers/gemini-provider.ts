@@ -6,9 +6,10 @@
  * boosts use the stronger model. Prompts are the versioned files of
  * prompts/.
  */
-import { GoogleGenAI } from "@google/genai";
+import { GoogleGenAI, type GenerateContentConfig, type GenerateContentResponse } from "@google/genai";
 import { estimateInputTokens } from "../../../supabase/functions/_shared/gemini-call.ts";
 import type { GeminiRateBudget } from "../../../supabase/functions/_shared/gemini-rate-budget.ts";
+import type { GeminiTokenCalibration } from "../../../supabase/functions/_shared/gemini-token-calibration.ts";
 import { delayUnlessAborted } from "../../lifecycle/backoff.ts";
 import { RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
@@ -17,6 +18,15 @@ import { renderPrompt, type PromptName } from "../prompts.ts";
 import { callParameters } from "./gemini-call-parameters.ts";
 import { FileGoneError, GeminiCalls, replyText, type ConfigurationFaultRecorder } from "./gemini-calls.ts";
 import type { LineCount, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
+
+export interface GeminiProviderOptions {
+  /** Scale after rendering. @default 1 (no upscale) */
+  readonly upscale?: number;
+  /** Records a configuration fault where dispatch and status read it. */
+  readonly onConfigurationFault?: ConfigurationFaultRecorder;
+  /** Media tokens as Google last counted them (Upstash). */
+  readonly calibration?: GeminiTokenCalibration;
+}
 
 export interface GeminiModels {
   readonly fast: string;
@@ -32,16 +42,32 @@ export class GeminiOcrProvider implements OcrProvider {
     settings: GeminiSettings,
     readonly models: GeminiModels,
     budget: GeminiRateBudget,
-    upscale = 2,
-    onConfigurationFault?: ConfigurationFaultRecorder,
+    options: GeminiProviderOptions = {},
   ) {
     const ai = new GoogleGenAI({ apiKey: settings.apiKey, ...(settings.baseUrl === undefined ? {} : { httpOptions: { baseUrl: settings.baseUrl } }) });
-    this.calls = new GeminiCalls(ai, budget, settings, onConfigurationFault);
-    this.raster = { upscale, format: "jpeg" } as const;
+    this.calls = new GeminiCalls(ai, budget, settings, options.onConfigurationFault);
+    // No upscale by default: Gemini resizes every image to its media-resolution budget, so upscaling only costs CPU.
+    this.raster = { upscale: options.upscale ?? 1, format: "jpeg" } as const;
     this.#settings = settings;
+    this.#calibration = options.calibration;
   }
 
   readonly #settings: GeminiSettings;
+  readonly #calibration: GeminiTokenCalibration | undefined;
+
+  /** The input-token estimate of a call on `model` with `config`: Google's budgets per image/page, as last measured when known. */
+  #estimate(model: string, config: GenerateContentConfig, prompt: { textChars: number; images?: readonly PageImage[]; pdfPages?: number }): number {
+    const mediaResolution = config.mediaResolution === undefined ? undefined : String(config.mediaResolution);
+    return estimateInputTokens({ ...prompt, model, mediaResolution, mediaTokens: this.#calibration?.mediaTokens(model, mediaResolution) ?? {} });
+  }
+
+  /** Records what Google counted per image / PDF page (promptTokensDetails), for the next estimates. */
+  async #observe(model: string, config: GenerateContentConfig, kind: "image" | "pdfPage", items: number, response: GenerateContentResponse, context: OcrCallContext): Promise<void> {
+    const mediaResolution = config.mediaResolution === undefined ? undefined : String(config.mediaResolution);
+    await this.#calibration?.observe(model, mediaResolution, kind, items, response.usageMetadata?.promptTokensDetails).catch((error: unknown) => {
+      context.log.warn("could not record the measured media tokens", { error: error instanceof Error ? error.message : String(error) });
+    });
+  }
 
   /**
    * Checks that Google serves both configured models to this key
@@ -53,21 +79,21 @@ export class GeminiOcrProvider implements OcrProvider {
     for (const model of [...new Set([this.models.fast, this.models.boost])]) {
       await this.calls.modelCall(`models.get ${model}`, () => this.calls.ai.models.get({ model }), context);
     }
+    // The media tokens Google last counted, for the estimates (the documented budgets stand in until then).
+    await this.#calibration?.load().catch((error: unknown) => context.log.warn("could not load the measured media tokens", { error: error instanceof Error ? error.message : String(error) }));
   }
 
   async countIndexLines(page: PageImage, pageCount: number, context: OcrCallContext): Promise<LineCount> {
     const prompt = renderPrompt("index-line-count", { page: page.pageNumber, pages: pageCount });
     const label = `line count of page ${page.pageNumber}`;
+    const config = callParameters(this.models.fast, "line-count");
     const response = await this.calls.generate(
       label,
-      {
-        model: this.models.fast,
-        contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }],
-        config: callParameters(this.models.fast, "line-count"),
-      },
-      estimateInputTokens({ textChars: prompt.length, images: [page] }),
+      { model: this.models.fast, contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }], config },
+      this.#estimate(this.models.fast, config, { textChars: prompt.length, images: [page] }),
       context,
     );
+    await this.#observe(this.models.fast, config, "image", 1, response, context);
     return parseLineCount(label, replyText(label, response));
   }
 
@@ -78,16 +104,14 @@ export class GeminiOcrProvider implements OcrProvider {
         : renderPrompt("index-extraction-retry", { extracted: shortfall.extracted, expected: shortfall.expected, missing: shortfall.expected - shortfall.extracted });
     const prompt = renderPrompt("index-extraction", { page: page.pageNumber, pages: pageCount, shortfall: retry });
     const label = `${shortfall === undefined ? "extraction" : "second extraction"} of page ${page.pageNumber}`;
+    const config = callParameters(this.models.fast, "page-extraction");
     const response = await this.calls.generate(
       label,
-      {
-        model: this.models.fast,
-        contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }],
-        config: callParameters(this.models.fast, "page-extraction"),
-      },
-      estimateInputTokens({ textChars: prompt.length, images: [page] }),
+      { model: this.models.fast, contents: [{ role: "user", parts: [imagePart(page), { text: prompt }] }], config },
+      this.#estimate(this.models.fast, config, { textChars: prompt.length, images: [page] }),
       context,
     );
+    await this.#observe(this.models.fast, config, "image", 1, response, context);
     return replyText(label, response);
   }
 
@@ -125,16 +149,16 @@ export class GeminiOcrProvider implements OcrProvider {
         file = await this.calls.fileCall("files.get", () => ai.files.get({ name }), context);
       }
       const prompt = renderPrompt("acte-extraction", { pages: pdf.pageCount });
+      const uri = file.uri;
+      if (uri === undefined) throw new RetryableJobError(`Gemini answered the uploaded file ${name} without a uri`);
+      const config = callParameters(this.models.fast, "acte-extraction");
       const response = await this.calls.generate(
         "acte extraction",
-        {
-          model: this.models.fast,
-          contents: [{ role: "user", parts: [{ fileData: { fileUri: file.uri ?? "", mimeType: "application/pdf" } }, { text: prompt }] }],
-          config: callParameters(this.models.fast, "acte-extraction"),
-        },
-        estimateInputTokens({ textChars: prompt.length, pdfPages: pdf.pageCount }),
+        { model: this.models.fast, contents: [{ role: "user", parts: [{ fileData: { fileUri: uri, mimeType: "application/pdf" } }, { text: prompt }] }], config },
+        this.#estimate(this.models.fast, config, { textChars: prompt.length, pdfPages: pdf.pageCount }),
         context,
       );
+      await this.#observe(this.models.fast, config, "pdfPage", pdf.pageCount, response, context);
       return replyText("acte extraction", response);
     } finally {
       // Also after a failure or an abort: an uploaded deed must not linger at Google for 48 h.
@@ -154,10 +178,11 @@ export class GeminiOcrProvider implements OcrProvider {
   async #boost(promptName: "index-boost" | "acte-boost", rawText: string, context: OcrCallContext): Promise<string> {
     const prompt = renderPrompt(promptName, { text: rawText });
     const label = promptName === "index-boost" ? "index boost" : "acte boost";
+    const config = callParameters(this.models.boost, "boost");
     const response = await this.calls.generate(
       label,
-      { model: this.models.boost, contents: [{ role: "user", parts: [{ text: prompt }] }], config: callParameters(this.models.boost, "boost") },
-      estimateInputTokens({ textChars: prompt.length }),
+      { model: this.models.boost, contents: [{ role: "user", parts: [{ text: prompt }] }], config },
+      this.#estimate(this.models.boost, config, { textChars: prompt.length }),
       context,
     );
     return replyText(label, response);
