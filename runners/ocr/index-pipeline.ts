@@ -20,12 +20,15 @@
 import { FinalJobError } from "../lifecycle/job-errors.ts";
 import { boostIndexPages } from "./index-page-boost.ts";
 import { mapWithConcurrency } from "./map-with-concurrency.ts";
+import type { PdfLimits } from "./pdf-layout.ts";
 import { rasterizePage, type PageImage, type PdfFile } from "./pdf-pages.ts";
 import { IncompleteReplyError, type LineCount, type OcrCallContext, type OcrProvider } from "./providers/ocr-provider.ts";
 
 export interface IndexPipelineSettings {
   readonly dpi: number;
   readonly pageConcurrency: number;
+  /** The per-page pixel cap renders stay within. @default DEFAULT_PDF_LIMITS */
+  readonly limits?: PdfLimits;
 }
 
 export interface IndexPageOutcome {
@@ -68,7 +71,7 @@ export async function runIndexPipeline(pdf: PdfFile, provider: OcrProvider, sett
   const pageNumbers = Array.from({ length: pdf.pageCount }, (_, index) => index + 1);
   let done = 0;
   const pages = await mapWithConcurrency(pageNumbers, settings.pageConcurrency, async (pageNumber) => {
-    const image = await rasterizePage(pdf, pageNumber, { dpi: settings.dpi, ...provider.raster, signal: context.signal });
+    const image = await rasterizePage(pdf, pageNumber, { dpi: settings.dpi, ...provider.raster, ...(settings.limits === undefined ? {} : { limits: settings.limits }), signal: context.signal });
     const page = await readPage(image, pdf.pageCount, provider, context);
     done += 1;
     const { outcome } = page;

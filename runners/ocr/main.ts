@@ -39,6 +39,8 @@ GEMINI_CALL_TIMEOUT_MS (180000), GEMINI_TRANSIENT_RETRIES (3),
 GEMINI_BACKOFF_BASE_MS (2000), GEMINI_BUDGET_MAX_WAIT_MS (300000),
 GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000).
 Index pages: OCR_PAGE_CONCURRENCY (6), OCR_DPI (300), OCR_UPSCALE (1: Gemini resizes to its token budget anyway).
+Hostile PDFs: OCR_MAX_PAGES (300), OCR_MAX_PAGE_PIXELS (40000000),
+OCR_MAX_DOCUMENT_PIXELS (2000000000), checked before any OCR call.
 Lifecycle: RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2),
 JOB_LEASE_SECONDS (index-ocr 600, acte-ocr 300), SHUTDOWN_GRACE_SECONDS (100),
 RUNNER_MAX_INFRASTRUCTURE_FAILURES (3), RUNNER_MAX_JOBS (20), WORKER_ID,
@@ -86,7 +88,7 @@ async function main(): Promise<number> {
     prompt_versions: Object.fromEntries(PROMPT_NAMES.map((name) => [name, loadPrompt(name).version])),
   });
   try {
-    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency }) });
+    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency, limits: settings.limits }) });
   } finally {
     await provider.close();
   }

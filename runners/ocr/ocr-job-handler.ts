@@ -13,6 +13,7 @@ import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner
 import { StorageObjectNotFoundError, type DocumentStorage } from "../storage/document-storage.ts";
 import { runActePipeline } from "./acte-pipeline.ts";
 import { runIndexPipeline } from "./index-pipeline.ts";
+import type { PdfLimits } from "./pdf-layout.ts";
 import { openPdf } from "./pdf-pages.ts";
 import type { OcrProvider } from "./providers/ocr-provider.ts";
 
@@ -21,6 +22,8 @@ export interface OcrJobHandlerOptions {
   readonly provider: OcrProvider;
   readonly dpi: number;
   readonly pageConcurrency: number;
+  /** Caps on pages and pixels, checked when the PDF is opened, before any OCR call. */
+  readonly limits: PdfLimits;
 }
 
 export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
@@ -41,13 +44,13 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
       }
       throw error;
     }
-    const pdf = await openPdf(bytes, context.signal);
+    const pdf = await openPdf(bytes, context.signal, { limits: options.limits, dpi: options.dpi });
     try {
       context.log.info("ocr started", { engine: provider.name, pages: pdf.pageCount, bytes: bytes.byteLength });
       let result: { fileContent: string; boostedFileContent: string };
       let incomplete: number[] = [];
       if (job.kind === "index-ocr") {
-        const index = await runIndexPipeline(pdf, provider, { dpi: options.dpi, pageConcurrency: options.pageConcurrency }, context);
+        const index = await runIndexPipeline(pdf, provider, { dpi: options.dpi, pageConcurrency: options.pageConcurrency, limits: options.limits }, context);
         incomplete = index.pages.filter((page) => page.incomplete).map((page) => page.pageNumber);
         result = index;
       } else {

@@ -35,7 +35,7 @@ export interface GeminiModels {
 
 export class GeminiOcrProvider implements OcrProvider {
   readonly name = "gemini" as const;
-  readonly raster: { readonly upscale: number; readonly format: "jpeg" };
+  readonly raster: { readonly upscale: number; readonly format: "jpeg"; readonly embedded: true };
   readonly calls: GeminiCalls;
 
   constructor(
@@ -47,7 +47,8 @@ export class GeminiOcrProvider implements OcrProvider {
     const ai = new GoogleGenAI({ apiKey: settings.apiKey, ...(settings.baseUrl === undefined ? {} : { httpOptions: { baseUrl: settings.baseUrl } }) });
     this.calls = new GeminiCalls(ai, budget, settings, options.onConfigurationFault);
     // No upscale by default: Gemini resizes every image to its media-resolution budget, so upscaling only costs CPU.
-    this.raster = { upscale: options.upscale ?? 1, format: "jpeg" } as const;
+    // A page that is one embedded scan goes as it is (pdf-layout.ts): the fast page path.
+    this.raster = { upscale: options.upscale ?? 1, format: "jpeg", embedded: true } as const;
     this.#settings = settings;
     this.#calibration = options.calibration;
   }

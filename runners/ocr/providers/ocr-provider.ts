@@ -27,7 +27,7 @@ export interface Shortfall {
 export interface OcrProvider {
   readonly name: "gemini" | "offline";
   /** How index pages are rasterized for this engine. */
-  readonly raster: Pick<RasterOptions, "upscale" | "format">;
+  readonly raster: Pick<RasterOptions, "upscale" | "format" | "embedded">;
   /** Counts the ledger lines of one index page. */
   countIndexLines(page: PageImage, pageCount: number, context: OcrCallContext): Promise<LineCount>;
   /** The page's lines, as the model wrote them (`Ligne N: …`), before any check. */
