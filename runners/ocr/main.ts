@@ -16,6 +16,8 @@ import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
 import { checkGeminiAtStart } from "./gemini-startup-check.ts";
+import { sqlTokenRecorder } from "./ocr-token-record.ts";
+import { connectJobDatabase } from "../lifecycle/job-queue.ts";
 import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
 import { ocrJobHandler } from "./ocr-job-handler.ts";
 import { parseOcrSettings, type OcrSettings } from "./ocr-config.ts";
@@ -87,10 +89,14 @@ async function main(): Promise<number> {
     ...(provider instanceof GeminiOcrProvider ? { fast_model: provider.models.fast, boost_model: provider.models.boost } : {}),
     prompt_versions: Object.fromEntries(PROMPT_NAMES.map((name) => [name, loadPrompt(name).version])),
   });
+  // The tokens each job spent, per model, on its row's OCR lease (public.ocr_tokens_by_day in Studio).
+  const tokenSql = provider.tokenUsage === undefined ? undefined : connectJobDatabase(config.databaseUrl, { max: 1 });
+  const recordTokens = tokenSql === undefined ? {} : { recordTokens: sqlTokenRecorder(tokenSql, config.environment) };
   try {
-    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency, limits: settings.limits }) });
+    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency, limits: settings.limits, ...recordTokens }) });
   } finally {
     await provider.close();
+    await tokenSql?.end({ timeout: 5 });
   }
 }
 

@@ -15,6 +15,7 @@ import { runActePipeline } from "./acte-pipeline.ts";
 import { runIndexPipeline } from "./index-pipeline.ts";
 import type { PdfLimits } from "./pdf-layout.ts";
 import { openPdf } from "./pdf-pages.ts";
+import { tokensSpent, type TokenRecorder } from "./ocr-token-record.ts";
 import type { OcrProvider } from "./providers/ocr-provider.ts";
 
 export interface OcrJobHandlerOptions {
@@ -24,6 +25,8 @@ export interface OcrJobHandlerOptions {
   readonly pageConcurrency: number;
   /** Caps on pages and pixels, checked when the PDF is opened, before any OCR call. */
   readonly limits: PdfLimits;
+  /** Records the Gemini tokens each job attempt spent, per model (ocr_token_usage). */
+  readonly recordTokens?: TokenRecorder;
 }
 
 export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
@@ -35,6 +38,19 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
     // Each Gemini call in flight listens on the job's signal; an index runs a dozen at once.
     setMaxListeners(0, context.signal);
     const startedAt = Date.now();
+    const tokensBefore = provider.tokenUsage?.();
+    try {
+      return await readJob(job, path, context, startedAt);
+    } finally {
+      // Also after a failure: the tokens were spent all the same. Bookkeeping never fails the job.
+      if (options.recordTokens !== undefined && tokensBefore !== undefined && provider.tokenUsage !== undefined) {
+        const spent = tokensSpent(tokensBefore, provider.tokenUsage());
+        await options.recordTokens(job, spent).catch((error: unknown) => context.log.warn("could not record the job's Gemini tokens", { error }));
+      }
+    }
+  };
+
+  async function readJob(job: ClaimedJob, path: string, context: JobContext, startedAt: number): Promise<JobOutcome> {
     let bytes: Uint8Array;
     try {
       bytes = await storage.download(path);
@@ -67,5 +83,5 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
     } finally {
       await pdf.dispose();
     }
-  };
+  }
 }

@@ -37,7 +37,7 @@ import { delayUnlessAborted, jitteredBackoffMs } from "../../lifecycle/backoff.t
 import { ConfigurationError, FinalJobError, InfrastructureError, RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
 import { classifyGeminiError, type GeminiCallKind } from "./gemini-errors.ts";
-import { IncompleteReplyError, type OcrCallContext } from "./ocr-provider.ts";
+import { IncompleteReplyError, type ModelTokenUsage, type OcrCallContext } from "./ocr-provider.ts";
 
 /** An uploaded file Gemini no longer lets us read (expired, deleted, another key's): upload it again. */
 export class FileGoneError extends RetryableJobError {
@@ -58,6 +58,8 @@ export type ConfigurationFaultRecorder = (reason: string) => Promise<void>;
 
 export class GeminiCalls {
   readonly stats: GeminiCallStats = { calls: 0, rateLimited: 0, transientRetries: 0, inputTokens: 0, outputTokens: 0, thinkingTokens: 0 };
+  /** The same counts per model, for the tokens recorded per job (ocr_token_usage). */
+  readonly usageByModel = new Map<string, ModelTokenUsage>();
 
   constructor(
     readonly ai: GoogleGenAI,
@@ -87,6 +89,13 @@ export class GeminiCalls {
         this.stats.inputTokens += response.usageMetadata?.promptTokenCount ?? 0;
         this.stats.outputTokens += response.usageMetadata?.candidatesTokenCount ?? 0;
         this.stats.thinkingTokens += response.usageMetadata?.thoughtsTokenCount ?? 0;
+        const before = this.usageByModel.get(request.model) ?? { calls: 0, inputTokens: 0, outputTokens: 0, thinkingTokens: 0 };
+        this.usageByModel.set(request.model, {
+          calls: before.calls + 1,
+          inputTokens: before.inputTokens + (response.usageMetadata?.promptTokenCount ?? 0),
+          outputTokens: before.outputTokens + (response.usageMetadata?.candidatesTokenCount ?? 0),
+          thinkingTokens: before.thinkingTokens + (response.usageMetadata?.thoughtsTokenCount ?? 0),
+        });
         return response;
       } catch (error) {
         if (context.signal.aborted) throw context.signal.reason;

@@ -17,7 +17,7 @@ import type { PageImage, PdfFile } from "../pdf-pages.ts";
 import { renderPrompt, type PromptName } from "../prompts.ts";
 import { callParameters } from "./gemini-call-parameters.ts";
 import { FileGoneError, GeminiCalls, replyText, type ConfigurationFaultRecorder } from "./gemini-calls.ts";
-import type { LineCount, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
+import type { LineCount, ModelTokenUsage, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
 
 export interface GeminiProviderOptions {
   /** Scale after rendering. @default 1 (no upscale) */
@@ -172,6 +172,10 @@ export class GeminiOcrProvider implements OcrProvider {
 
   boostActe(rawText: string, context: OcrCallContext): Promise<string> {
     return this.#boost("acte-boost", rawText, context);
+  }
+
+  tokenUsage(): ReadonlyMap<string, ModelTokenUsage> {
+    return new Map(this.calls.usageByModel);
   }
 
   async close(): Promise<void> {}

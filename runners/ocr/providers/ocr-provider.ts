@@ -24,6 +24,14 @@ export interface Shortfall {
   readonly extracted: number;
 }
 
+/** Tokens one model was sent and wrote, as usageMetadata reported them. */
+export interface ModelTokenUsage {
+  readonly calls: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly thinkingTokens: number;
+}
+
 export interface OcrProvider {
   readonly name: "gemini" | "offline";
   /** How index pages are rasterized for this engine. */
@@ -38,6 +46,8 @@ export interface OcrProvider {
   extractActe(pdf: PdfFile, context: OcrCallContext): Promise<string>;
   /** Corrects an acte's text without inventing anything. */
   boostActe(rawText: string, context: OcrCallContext): Promise<string>;
+  /** Tokens per model since the provider started (Gemini); the handler records each job's share. */
+  tokenUsage?(): ReadonlyMap<string, ModelTokenUsage>;
   /** Frees what the provider holds (workers). */
   close(): Promise<void>;
 }
