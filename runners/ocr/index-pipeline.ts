@@ -94,6 +94,8 @@ export async function runIndexPipeline(pdf: PdfFile, provider: OcrProvider, sett
 /** What one extraction returned: its lines, and the finishReason when the reply was not complete. */
 interface Extraction {
   readonly lines: string[];
+  /** The page's header lines (`EN-TÊTE : …`: lot, cadastre, "Suite de la page…"), kept above the ledger lines. */
+  readonly header: string[];
   readonly cut: string | undefined;
 }
 
@@ -115,7 +117,7 @@ export async function readPage(image: PageImage, pageCount: number, provider: Oc
   else if (best.lines.length < count.totalLines) flags.push(incompleteFlag(best.lines.length, count.totalLines));
   const body = best.lines.map((line, index) => `Ligne ${index + 1}: ${line}`);
   return {
-    text: [pageMarker(pageNumber), ...flags, ...body].join("\n"),
+    text: [pageMarker(pageNumber), ...flags, ...best.header, ...body].join("\n"),
     lines: best.lines,
     outcome: {
       pageNumber,
@@ -151,14 +153,15 @@ async function countOf(image: PageImage, pageCount: number, provider: OcrProvide
 /** One extraction; a reply cut or withheld keeps what it had, marked with its finishReason. */
 async function extract(image: PageImage, pageCount: number, provider: OcrProvider, context: OcrCallContext, shortfall?: { expected: number; extracted: number }): Promise<Extraction> {
   try {
-    return { lines: ledgerLines(await provider.extractIndexPage(image, pageCount, context, shortfall)), cut: undefined };
+    const reply = await provider.extractIndexPage(image, pageCount, context, shortfall);
+    return { lines: ledgerLines(reply), header: headerLines(reply), cut: undefined };
   } catch (error) {
     if (!(error instanceof IncompleteReplyError)) throw error;
     // STOP with no text: a page with no line (an empty page is not a failure).
-    if (error.finishReason === "STOP") return { lines: [], cut: undefined };
+    if (error.finishReason === "STOP") return { lines: [], header: [], cut: undefined };
     // The last line of a cut reply may itself be cut: keep only the lines before it.
     const lines = ledgerLines(error.partialText);
-    return { lines: error.finishReason === "MAX_TOKENS" ? lines.slice(0, -1) : lines, cut: error.finishReason };
+    return { lines: error.finishReason === "MAX_TOKENS" ? lines.slice(0, -1) : lines, header: headerLines(error.partialText), cut: error.finishReason };
   }
 }
 
@@ -176,5 +179,15 @@ export function ledgerLines(reply: string): string[] {
     const match = /^Ligne\s+\d+\s*:\s*(.*)$/i.exec(line);
     return match ? [match[1] ?? ""] : [];
   });
-  return prefixed.length > 0 ? prefixed : all.filter((line) => !/^---\s*Page\s+\d+\s*---$/i.test(line) && !/^\[.*\]$/.test(line));
+  return prefixed.length > 0 ? prefixed : all.filter((line) => !/^---\s*Page\s+\d+\s*---$/i.test(line) && !/^\[.*\]$/.test(line) && !HEADER_LINE.test(line));
+}
+
+/** A page-header line of a reply: `EN-TÊTE : Lot 1 234 567`, written as `EN-TÊTE : …`. */
+const HEADER_LINE = /^EN[-\s]?T[ÊE]TE\s*:\s*(.*)$/i;
+
+export function headerLines(reply: string): string[] {
+  return reply.split("\n").flatMap((line) => {
+    const match = HEADER_LINE.exec(line.trim());
+    return match?.[1] === undefined || match[1].trim() === "" ? [] : [`EN-TÊTE : ${match[1].trim()}`];
+  });
 }
