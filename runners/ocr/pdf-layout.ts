@@ -56,11 +56,11 @@ export function parseLayout(pageCount: number, info: string, imageList: string):
   const images = new Map<number, EmbeddedImage[]>();
   for (const line of imageList.split("\n")) {
     // page num type width height color comp bpc enc interp object ID x-ppi y-ppi size ratio
-    const cells = line.trim().split(/\s+/);
-    if (cells.length < 14 || !/^\d+$/.test(cells[0] ?? "") || cells[2] !== "image") continue;
-    const page = Number(cells[0]);
+    const [pageCell, , type, width, height, color, , bpc, encoding, , , , xPpi, yPpi] = line.trim().split(/\s+/);
+    if (pageCell === undefined || !/^\d+$/.test(pageCell) || type !== "image" || color === undefined || encoding === undefined || yPpi === undefined) continue;
+    const page = Number(pageCell);
     const list = images.get(page) ?? [];
-    list.push({ width: Number(cells[3]), height: Number(cells[4]), color: cells[5] ?? "", bitsPerComponent: Number(cells[7]), encoding: cells[8] ?? "", xPpi: Number(cells[12]), yPpi: Number(cells[13]) });
+    list.push({ width: Number(width), height: Number(height), color, bitsPerComponent: Number(bpc), encoding, xPpi: Number(xPpi), yPpi: Number(yPpi) });
     images.set(page, list);
   }
   return Array.from({ length: pageCount }, (_, index) => {

@@ -152,11 +152,7 @@ export interface GeminiTestServerOptions {
   readonly requireApiKey?: boolean;
   /** The keys Google accepts; any other answers 400 API_KEY_INVALID. @default any key */
   readonly validApiKeys?: readonly string[];
-  /**
-   * Tokens per image and per PDF page whatever the model and resolution, for
-   * tests where Google counts otherwise than our documented estimate.
-   * @default Google's documented budgets (gemini-test-protocol.ts)
-   */
+  /** Tokens per image / PDF page whatever the model, where Google counts otherwise than our estimate. @default the documented budgets */
   readonly mediaTokens?: { readonly image: number; readonly pdfPage: number };
   /** The models the server serves; any other answers 404 NOT_FOUND. @default every model */
   readonly models?: readonly string[];
