@@ -20,6 +20,7 @@
 import { FinalJobError } from "../lifecycle/job-errors.ts";
 import { boostIndexPages } from "./index-page-boost.ts";
 import { mapWithConcurrency } from "./map-with-concurrency.ts";
+import type { IndexPageStore } from "./index-page-store.ts";
 import type { PdfLimits } from "./pdf-layout.ts";
 import { rasterizePage, type PageImage, type PdfFile } from "./pdf-pages.ts";
 import { IncompleteReplyError, type LineCount, type OcrCallContext, type OcrProvider } from "./providers/ocr-provider.ts";
@@ -29,6 +30,8 @@ export interface IndexPipelineSettings {
   readonly pageConcurrency: number;
   /** The per-page pixel cap renders stay within. @default DEFAULT_PDF_LIMITS */
   readonly limits?: PdfLimits;
+  /** Pages an earlier attempt read completely, reused instead of read again (index-page-store.ts). */
+  readonly pageStore?: IndexPageStore;
 }
 
 export interface IndexPageOutcome {
@@ -69,10 +72,19 @@ export interface ReadPage {
 
 export async function runIndexPipeline(pdf: PdfFile, provider: OcrProvider, settings: IndexPipelineSettings, context: OcrCallContext): Promise<IndexPipelineResult> {
   const pageNumbers = Array.from({ length: pdf.pageCount }, (_, index) => index + 1);
+  const store = settings.pageStore;
+  const earlier = store === undefined ? new Map<number, ReadPage>() : await store.load().catch((error: unknown) => {
+    context.log.warn("could not load the pages an earlier attempt read; reading every page", { error });
+    return new Map<number, ReadPage>();
+  });
+  if (earlier.size > 0) context.log.info("index pages reused from an earlier attempt", { pages: [...earlier.keys()].sort((a, b) => a - b) });
   let done = 0;
   const pages = await mapWithConcurrency(pageNumbers, settings.pageConcurrency, async (pageNumber) => {
+    const kept = earlier.get(pageNumber);
+    if (kept !== undefined) return kept;
     const image = await rasterizePage(pdf, pageNumber, { dpi: settings.dpi, ...provider.raster, ...(settings.limits === undefined ? {} : { limits: settings.limits }), signal: context.signal });
     const page = await readPage(image, pdf.pageCount, provider, context);
+    await store?.save(page).catch((error: unknown) => context.log.warn("could not keep the page for a later attempt", { page: pageNumber, error }));
     done += 1;
     const { outcome } = page;
     context.log.info("index page read", { page: pageNumber, pages: pdf.pageCount, done, counted_lines: outcome.countedLines, extracted_lines: outcome.extractedLines, retried: outcome.retried, incomplete: outcome.incomplete });
@@ -84,6 +96,7 @@ export async function runIndexPipeline(pdf: PdfFile, provider: OcrProvider, sett
   }
   const fileContent = pages.map((page) => page.text).join("\n\n");
   const boosted = await boostIndexPages(pages, provider, settings.pageConcurrency, context);
+  await store?.clear().catch((error: unknown) => context.log.warn("could not forget the job's read pages; they expire on their own", { error }));
   return {
     fileContent,
     boostedFileContent: boosted.map((page) => page.text).join("\n\n"),

@@ -17,7 +17,8 @@ import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
 import { checkGeminiAtStart } from "./gemini-startup-check.ts";
 import { sqlTokenRecorder } from "./ocr-token-record.ts";
-import { connectJobDatabase } from "../lifecycle/job-queue.ts";
+import { connectJobDatabase, type ClaimedJob } from "../lifecycle/job-queue.ts";
+import { upstashPageStore } from "./index-page-store.ts";
 import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
 import { ocrJobHandler } from "./ocr-job-handler.ts";
 import { parseOcrSettings, type OcrSettings } from "./ocr-config.ts";
@@ -93,7 +94,10 @@ async function main(): Promise<number> {
   const tokenSql = provider.tokenUsage === undefined ? undefined : connectJobDatabase(config.databaseUrl, { max: 1 });
   const recordTokens = tokenSql === undefined ? {} : { recordTokens: sqlTokenRecorder(tokenSql, config.environment) };
   try {
-    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency, limits: settings.limits, ...recordTokens }) });
+    // Pages read completely wait in Upstash for a retry, keyed by the versions of the prompts that read them.
+    const readingVersions = (["index-line-count", "index-extraction", "index-extraction-retry"] as const).map((name) => `${name}@${loadPrompt(name).version}`).join(",");
+    const pageStore = (job: ClaimedJob) => upstashPageStore(redis, settings.redisKeyPrefix, job.id, `${provider.name}:${readingVersions}`);
+    return await runRunner({ config, handle: ocrJobHandler({ storage, provider, dpi: settings.dpi, pageConcurrency: settings.pageConcurrency, limits: settings.limits, pageStore, ...recordTokens }) });
   } finally {
     await provider.close();
     await tokenSql?.end({ timeout: 5 });

@@ -13,6 +13,7 @@ import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner
 import { StorageObjectNotFoundError, type DocumentStorage } from "../storage/document-storage.ts";
 import { runActePipeline } from "./acte-pipeline.ts";
 import { runIndexPipeline } from "./index-pipeline.ts";
+import type { IndexPageStore } from "./index-page-store.ts";
 import type { PdfLimits } from "./pdf-layout.ts";
 import { openPdf } from "./pdf-pages.ts";
 import { tokensSpent, type TokenRecorder } from "./ocr-token-record.ts";
@@ -27,6 +28,8 @@ export interface OcrJobHandlerOptions {
   readonly limits: PdfLimits;
   /** Records the Gemini tokens each job attempt spent, per model (ocr_token_usage). */
   readonly recordTokens?: TokenRecorder;
+  /** Where an index job's completely read pages wait for its next attempt. */
+  readonly pageStore?: (job: ClaimedJob) => IndexPageStore;
 }
 
 export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
@@ -66,7 +69,8 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
       let result: { fileContent: string; boostedFileContent: string };
       let incomplete: number[] = [];
       if (job.kind === "index-ocr") {
-        const index = await runIndexPipeline(pdf, provider, { dpi: options.dpi, pageConcurrency: options.pageConcurrency, limits: options.limits }, context);
+        const pageStore = options.pageStore?.(job);
+        const index = await runIndexPipeline(pdf, provider, { dpi: options.dpi, pageConcurrency: options.pageConcurrency, limits: options.limits, ...(pageStore === undefined ? {} : { pageStore }) }, context);
         incomplete = index.pages.filter((page) => page.incomplete).map((page) => page.pageNumber);
         result = index;
       } else {

@@ -4,6 +4,7 @@ import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-b
 import { createLogger } from "../../runners/lifecycle/structured-log.ts";
 import { classifyFailure } from "../../runners/lifecycle/job-errors.ts";
 import { boostSkippedFlag } from "../../runners/ocr/index-page-boost.ts";
+import { upstashPageStore } from "../../runners/ocr/index-page-store.ts";
 import { cutFlag, incompleteFlag, runIndexPipeline } from "../../runners/ocr/index-pipeline.ts";
 import { parseOcrSettings } from "../../runners/ocr/ocr-config.ts";
 import { openPdf, type PdfFile } from "../../runners/ocr/pdf-pages.ts";
@@ -140,5 +141,23 @@ describe("the index pipeline with Gemini (test server)", () => {
     const failure = await runIndexPipeline(pdf, provider(), { dpi: 100, pageConcurrency: 3 }, quietContext()).catch((error: unknown) => error);
     expect(classifyFailure(failure)).toMatchObject({ disposition: "final", kind: "document_unreadable" });
     expect(classifyFailure(failure).message).toContain("réponse interrompue (RECITATION)");
+  });
+
+  it("a retry reads only the pages the failed attempt did not finish; the kept pages are forgotten once the job is done", async () => {
+    const store = upstashPageStore(upstashClient(), `${randomKeyPrefix("pages")}:`, "job-1", "gemini:v2");
+    // Attempt 1: page 3's extraction is refused (a failed attempt), after pages 1 and 2 were read completely.
+    server.setLatency((request) => (request !== undefined && promptKind(request) === "index-extraction" && promptPage(request) === 3 ? 400 : 0));
+    server.setResponder((request) => (promptKind(request) === "index-extraction" && promptPage(request) === 3 ? { error: { code: 400, message: "Request contains an invalid argument." } } : perfect()(request)));
+    await expect(runIndexPipeline(pdf, provider(), { dpi: 100, pageConcurrency: 3, pageStore: store }, quietContext())).rejects.toMatchObject({ disposition: "retryable" });
+    expect([...(await store.load()).keys()].sort()).toEqual([1, 2]);
+    // Attempt 2: only page 3 is read again.
+    server.setLatency(0);
+    server.clearLog();
+    server.setResponder(perfect());
+    const result = await runIndexPipeline(pdf, provider(), { dpi: 100, pageConcurrency: 3, pageStore: store }, quietContext());
+    const read = server.requests.filter((request) => request.generate !== undefined && ["line-count", "index-extraction"].includes(promptKind(request.generate))).map((request) => (request.generate === undefined ? 0 : promptPage(request.generate)));
+    expect([...new Set(read)]).toEqual([3]);
+    for (const page of [1, 2, 3]) expect(result.fileContent).toContain(`Ligne 1: ${PAGES[page - 1]?.[0]}`);
+    expect((await store.load()).size).toBe(0);
   });
 });
