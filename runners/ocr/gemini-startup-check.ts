@@ -24,6 +24,8 @@ export interface GeminiStartupCheck {
   readonly log: Logger;
   /** Longest the check may take before the runner goes on without it. @default 120_000 */
   readonly timeoutMs?: number;
+  /** Records the task's exit in runner_tasks (the lifecycle, which would, never starts). */
+  readonly recordExit?: (reason: string, exitCode: number) => Promise<void>;
 }
 
 /** RUNNER_EXIT_CODES.ok to go on and claim jobs, else the code to exit with. */
@@ -39,6 +41,9 @@ export async function checkGeminiAtStart(check: GeminiStartupCheck): Promise<Run
     log.error("gemini misconfigured: no OCR job can succeed; exiting without claiming one", { error: error.message, fast_model: provider.models.fast, boost_model: provider.models.boost });
     await check.ledger.release(check.ledgerLeaseId).catch((releaseError: unknown) => {
       log.warn("could not hand the capacity lease back; it expires on its own", { error: releaseError });
+    });
+    await check.recordExit?.(`gemini misconfigured, no job claimed: ${error.message}`.slice(0, 500), RUNNER_EXIT_CODES.configuration).catch((recordError: unknown) => {
+      log.warn("could not record the task exit in runner_tasks", { error: recordError });
     });
     return RUNNER_EXIT_CODES.configuration;
   }

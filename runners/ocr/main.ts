@@ -12,6 +12,7 @@ import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger
 import { GeminiConfigFault } from "../../supabase/functions/_shared/gemini-config-fault.ts";
 import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { GeminiTokenCalibration } from "../../supabase/functions/_shared/gemini-token-calibration.ts";
+import { recordTaskFinished } from "../../supabase/functions/_shared/runner-task-records.ts";
 import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
@@ -80,7 +81,15 @@ async function main(): Promise<number> {
   const provider = createProvider(config, settings, redis, fault);
   if (provider instanceof GeminiOcrProvider) {
     const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
-    const checked = await checkGeminiAtStart({ provider, fault, ledger, ledgerLeaseId: config.ledgerLeaseId, log });
+    const recordExit = async (reason: string, exitCode: number) => {
+      const sql = connectJobDatabase(config.databaseUrl, { max: 1 });
+      try {
+        await recordTaskFinished(sql, config.ledgerLeaseId, reason, exitCode);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    };
+    const checked = await checkGeminiAtStart({ provider, fault, ledger, ledgerLeaseId: config.ledgerLeaseId, log, recordExit });
     if (checked !== RUNNER_EXIT_CODES.ok) return checked;
   }
   log.info("ocr engine ready", {

@@ -56,8 +56,13 @@ describe("the OCR task's Gemini check at start", () => {
     const budget = new GeminiRateBudget(redis, capacity.gemini, { keyPrefix: redisKeyPrefixes(prefix).gemini });
     const provider = (models: { fast: string; boost: string }) => new GeminiOcrProvider(gemini, models, budget, { onConfigurationFault: (reason) => fault.record(reason) });
 
-    const code = await checkGeminiAtStart({ provider: provider({ fast: RETIRED, boost: STRONG }), fault, ledger, ledgerLeaseId: grant.lease.id, log });
+    const exits: [string, number][] = [];
+    const recordExit = async (reason: string, exitCode: number) => {
+      exits.push([reason, exitCode]);
+    };
+    const code = await checkGeminiAtStart({ provider: provider({ fast: RETIRED, boost: STRONG }), fault, ledger, ledgerLeaseId: grant.lease.id, log, recordExit });
     expect(code).toBe(RUNNER_EXIT_CODES.configuration);
+    expect(exits).toEqual([[expect.stringMatching(/^gemini misconfigured, no job claimed: .*models\/gemini-2\.5-flash is not found/), 4]]);
     expect((await ledger.snapshot()).leases.map((lease) => lease.id)).not.toContain(grant.lease.id);
     expect(server.requests.filter((request) => request.kind === "generateContent")).toHaveLength(0);
 
