@@ -24,8 +24,8 @@ import { startGeminiTestServer, type GeminiModelQuota } from "../tests/helpers/g
 const WINDOW_MS = 1_000;
 const WORKERS = 16;
 const JOBS = 400;
-const FAST = "gemini-2.5-flash";
-const STRONG = "gemini-2.5-pro";
+const FAST = "gemini-3.5-flash-lite";
+const STRONG = "gemini-3.8-flash";
 /** The project's quota per one-second window, as the server enforces it. */
 const QUOTA: Record<string, Required<GeminiModelQuota>> = {
   [FAST]: { rpm: 100, tpm: 50_000, rpd: 100_000 },

@@ -12,6 +12,7 @@ import { CapacityLedger, type CapacitySnapshot } from "../supabase/functions/_sh
 import type { Environment } from "../supabase/functions/_shared/environments.ts";
 import { errorMessage } from "../supabase/functions/_shared/error-message.ts";
 import { GeminiRateBudget } from "../supabase/functions/_shared/gemini-rate-budget.ts";
+import { GeminiConfigFault, type GeminiConfigFaultRecord } from "../supabase/functions/_shared/gemini-config-fault.ts";
 import { redisKeyPrefixes } from "../supabase/functions/_shared/redis-keys.ts";
 import { RegistryCooldown } from "../supabase/functions/_shared/registry-cooldown.ts";
 import type { StackTargets } from "./stack-targets.ts";
@@ -132,6 +133,7 @@ export async function collectStatus(targets: StackTargets, environments: readonl
   let gemini: StatusReport["gemini"] = null;
   let registryMs: number | null = null;
   const geminiMs: Record<string, number> = {};
+  const geminiFaults: { environment: string; fault: GeminiConfigFaultRecord }[] = [];
   if (targets.upstash === undefined) {
     unavailable.push("Upstash: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN are not set (capacity, Gemini budget and cooldowns)");
   } else {
@@ -146,6 +148,10 @@ export async function collectStatus(targets: StackTargets, environments: readonl
       ]);
       capacity = { capacity: snapshot.capacity, allocated: snapshot.allocated, available: snapshot.available, byKind: snapshot.byKind, byEnvironment: snapshot.byEnvironment };
       registryMs = registry;
+      for (const { environment } of databases) {
+        const fault = await new GeminiConfigFault(redis, targets.redisKeyPrefix, environment).read();
+        if (fault !== null) geminiFaults.push({ environment, fault });
+      }
       gemini = {
         windowMs: budget.windowMs,
         models: Object.values(budget.models).map((model) => {
@@ -176,6 +182,9 @@ export async function collectStatus(targets: StackTargets, environments: readonl
     }
     if (model.cooldownRemainingMs > 0) warnings.push(`Gemini ${model.model}: cooling down after a 429 for ${Math.ceil(model.cooldownRemainingMs / 1000)} s more`);
     if (model.pausedUntil !== null) warnings.push(`Gemini ${model.model}: paused until ${model.pausedUntil} (daily quota)`);
+  }
+  for (const { environment, fault } of geminiFaults) {
+    warnings.push(`Gemini configuration fault in ${environment}: ${fault.reason}; no OCR task starts there (a fresh task checks again in ${Math.ceil(fault.remainingMs / 1000)} s)`);
   }
   if (registryMs !== null && registryMs > 0) warnings.push(`registry unreachable: registre dispatch paused for ${Math.ceil(registryMs / 1000)} s more`);
   if (stuckJobs.length > 0) warnings.push(`${stuckJobs.length} stuck job(s): see extraction_queue_stuck_jobs`);

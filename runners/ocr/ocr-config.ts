@@ -12,6 +12,8 @@ import { z } from "zod";
 import { setValues } from "../../supabase/functions/_shared/env-values.ts";
 import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { RunnerConfigError } from "../lifecycle/runner-config.ts";
+import type { PdfLimits } from "./pdf-layout.ts";
+import { DEFAULT_PDF_LIMITS } from "./pdf-pages.ts";
 
 export const OCR_ENGINES = ["gemini", "offline"] as const;
 export type OcrEngine = (typeof OCR_ENGINES)[number];
@@ -38,6 +40,8 @@ export interface GeminiSettings {
 
 export interface OcrSettings {
   readonly engine: OcrEngine;
+  /** REDIS_KEY_PREFIX, where the Gemini configuration fault lives (gemini-config-fault.ts). */
+  readonly redisKeyPrefix: string;
   /** Set when `engine` is "gemini". */
   readonly gemini: GeminiSettings | undefined;
   /** Index pages read at the same time. */
@@ -46,6 +50,8 @@ export interface OcrSettings {
   readonly dpi: number;
   /** Upscale factor after rasterization (sharp, lanczos3). */
   readonly upscale: number;
+  /** Caps on pages and pixels, checked before any OCR call. */
+  readonly limits: PdfLimits;
 }
 
 const whole = (min: number, max: number) =>
@@ -77,8 +83,14 @@ const ocrEnvSchema = z.object({
   OCR_PAGE_CONCURRENCY: whole(1, 64).default(6),
   /** @default 300 */
   OCR_DPI: whole(72, 600).default(300),
-  /** @default 2 */
-  OCR_UPSCALE: whole(1, 4).default(2),
+  /** @default 1 (Gemini resizes to its token budget anyway) */
+  OCR_UPSCALE: whole(1, 4).default(1),
+  /** Most pages a document may have before any OCR call. @default 300 */
+  OCR_MAX_PAGES: whole(1, 100_000).default(DEFAULT_PDF_LIMITS.maxPages),
+  /** Most pixels one page is rendered or sent at (the render DPI comes down to fit): bounds memory per page. @default 40000000 */
+  OCR_MAX_PAGE_PIXELS: whole(1_000_000, 1_000_000_000).default(DEFAULT_PDF_LIMITS.maxPagePixels),
+  /** Most pixels a whole document may come to. @default 2000000000 */
+  OCR_MAX_DOCUMENT_PIXELS: whole(1_000_000, 1_000_000_000_000).default(DEFAULT_PDF_LIMITS.maxDocumentPixels),
   /** As runner-config reads it; the Gemini budget lives under `<prefix>gemini`. @default "" */
   REDIS_KEY_PREFIX: z.string().default(""),
 });
@@ -100,6 +112,7 @@ export function parseOcrSettings(env: Readonly<Record<string, string | undefined
   }
   return {
     engine,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     gemini:
       engine === "gemini" && e.GEMINI_API_KEY !== undefined
         ? {
@@ -117,5 +130,6 @@ export function parseOcrSettings(env: Readonly<Record<string, string | undefined
     pageConcurrency: e.OCR_PAGE_CONCURRENCY,
     dpi: e.OCR_DPI,
     upscale: e.OCR_UPSCALE,
+    limits: { maxPages: e.OCR_MAX_PAGES, maxPagePixels: e.OCR_MAX_PAGE_PIXELS, maxDocumentPixels: e.OCR_MAX_DOCUMENT_PIXELS },
   };
 }

@@ -13,7 +13,10 @@ import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner
 import { StorageObjectNotFoundError, type DocumentStorage } from "../storage/document-storage.ts";
 import { runActePipeline } from "./acte-pipeline.ts";
 import { runIndexPipeline } from "./index-pipeline.ts";
+import type { IndexPageStore } from "./index-page-store.ts";
+import type { PdfLimits } from "./pdf-layout.ts";
 import { openPdf } from "./pdf-pages.ts";
+import { tokensSpent, type TokenRecorder } from "./ocr-token-record.ts";
 import type { OcrProvider } from "./providers/ocr-provider.ts";
 
 export interface OcrJobHandlerOptions {
@@ -21,6 +24,12 @@ export interface OcrJobHandlerOptions {
   readonly provider: OcrProvider;
   readonly dpi: number;
   readonly pageConcurrency: number;
+  /** Caps on pages and pixels, checked when the PDF is opened, before any OCR call. */
+  readonly limits: PdfLimits;
+  /** Records the Gemini tokens each job attempt spent, per model (ocr_token_usage). */
+  readonly recordTokens?: TokenRecorder;
+  /** Where an index job's completely read pages wait for its next attempt. */
+  readonly pageStore?: (job: ClaimedJob) => IndexPageStore;
 }
 
 export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
@@ -32,6 +41,19 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
     // Each Gemini call in flight listens on the job's signal; an index runs a dozen at once.
     setMaxListeners(0, context.signal);
     const startedAt = Date.now();
+    const tokensBefore = provider.tokenUsage?.();
+    try {
+      return await readJob(job, path, context, startedAt);
+    } finally {
+      // Also after a failure: the tokens were spent all the same. Bookkeeping never fails the job.
+      if (options.recordTokens !== undefined && tokensBefore !== undefined && provider.tokenUsage !== undefined) {
+        const spent = tokensSpent(tokensBefore, provider.tokenUsage());
+        await options.recordTokens(job, spent).catch((error: unknown) => context.log.warn("could not record the job's Gemini tokens", { error }));
+      }
+    }
+  };
+
+  async function readJob(job: ClaimedJob, path: string, context: JobContext, startedAt: number): Promise<JobOutcome> {
     let bytes: Uint8Array;
     try {
       bytes = await storage.download(path);
@@ -41,13 +63,14 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
       }
       throw error;
     }
-    const pdf = await openPdf(bytes, context.signal);
+    const pdf = await openPdf(bytes, context.signal, { limits: options.limits, dpi: options.dpi });
     try {
       context.log.info("ocr started", { engine: provider.name, pages: pdf.pageCount, bytes: bytes.byteLength });
       let result: { fileContent: string; boostedFileContent: string };
       let incomplete: number[] = [];
       if (job.kind === "index-ocr") {
-        const index = await runIndexPipeline(pdf, provider, { dpi: options.dpi, pageConcurrency: options.pageConcurrency }, context);
+        const pageStore = options.pageStore?.(job);
+        const index = await runIndexPipeline(pdf, provider, { dpi: options.dpi, pageConcurrency: options.pageConcurrency, limits: options.limits, ...(pageStore === undefined ? {} : { pageStore }) }, context);
         incomplete = index.pages.filter((page) => page.incomplete).map((page) => page.pageNumber);
         result = index;
       } else {
@@ -64,5 +87,5 @@ export function ocrJobHandler(options: OcrJobHandlerOptions): JobHandler {
     } finally {
       await pdf.dispose();
     }
-  };
+  }
 }

@@ -2,7 +2,9 @@
  * The OCR prompts, kept as versioned French text files under prompts/ so a
  * change to a prompt is a reviewed change to the repository. Each file's
  * first line is `version: N`; the rest is the text, with `{{name}}`
- * placeholders filled per call. Read once, at first use.
+ * placeholders filled per call. `<!-- … -->` blocks are the reasoning
+ * behind the wording (where it comes from, what was dropped and why): kept
+ * in the file for reviewers, never sent to the model. Read once, at first use.
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -27,7 +29,9 @@ export function loadPrompt(name: PromptName): Prompt {
   const [first = "", ...rest] = raw.split("\n");
   const version = /^version:\s*(\d+)\s*$/.exec(first);
   if (!version?.[1]) throw new Error(`prompt ${name}.md must start with a "version: N" line`);
-  const prompt = { name, version: Number(version[1]), text: rest.join("\n").trim() };
+  const text = rest.join("\n").replace(/<!--[\s\S]*?-->\n?/g, "").trim();
+  if (text.includes("<!--") || text.includes("-->")) throw new Error(`prompt ${name}.md has an unclosed <!-- comment -->`);
+  const prompt = { name, version: Number(version[1]), text };
   cache.set(name, prompt);
   return prompt;
 }

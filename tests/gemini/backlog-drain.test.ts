@@ -26,8 +26,8 @@ import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
  * a slice of stall to spare, where production's default is 80 %.
  */
 
-const FAST = "gemini-2.5-flash";
-const STRONG = "gemini-2.5-pro";
+const FAST = "gemini-3.5-flash-lite";
+const STRONG = "gemini-3.8-flash";
 const WINDOW_MS = 2_000;
 
 /** The project's quota as the server enforces it. */

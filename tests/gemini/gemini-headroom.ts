@@ -3,8 +3,8 @@ import type { GeminiGateInput, GeminiModelHeadroom } from "../../supabase/functi
 /** The seed's per-task estimates (dispatch-config.ts defaults). */
 export const TOKENS_PER_TASK = { "index-ocr": 54_000, "acte-ocr": 243_000 } as const;
 
-const FAST = "gemini-2.5-flash";
-const BOOST = "gemini-2.5-pro";
+const FAST = "gemini-3.5-flash-lite";
+const BOOST = "gemini-3.8-flash";
 
 /**
  * The plan's Gemini input for the default models: both OCR kinds extract with

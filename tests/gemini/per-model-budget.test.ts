@@ -12,8 +12,8 @@ import { GeminiRateBudget, type GeminiRateBudgetOptions } from "../../supabase/f
 import { PACIFIC_DAY_CASES } from "../helpers/pacific-days.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";
 
-const FAST = "gemini-2.5-flash";
-const STRONG = "gemini-2.5-pro";
+const FAST = "gemini-3.5-flash-lite";
+const STRONG = "gemini-3.8-flash";
 
 /** A day-long window, so a test that must stay inside one window cannot straddle two. */
 const LONG_WINDOW = { windowMs: 86_400_000 };

@@ -11,7 +11,7 @@ describe("parseCapacityConfig", () => {
       "acte-ocr": { vcpu: 1, ramGb: 0.5, priority: 5, maxTasks: null },
     });
     expect(config.leaseTtlMs).toBe(300_000);
-    expect(config.gemini.models).toEqual({ fast: "gemini-2.5-flash", boost: "gemini-2.5-pro" });
+    expect(config.gemini.models).toEqual({ fast: "gemini-3.5-flash-lite", boost: "gemini-3.8-flash" });
   });
 
   it("reads every variable, and treats a blank one as unset", () => {
@@ -23,13 +23,13 @@ describe("parseCapacityConfig", () => {
       INDEX_OCR_VCPU: "2",
       MAX_ACTE_OCR_TASKS: "4",
       LEDGER_LEASE_TTL_SECONDS: "1.5",
-      GEMINI_LIMITS: '{"gemini-2.5-flash":{"rpm":10,"tpm":1000,"rpd":100},"gemini-2.5-pro":{"rpm":1,"tpm":500,"rpd":10}}',
+      GEMINI_LIMITS: '{"gemini-3.5-flash-lite":{"rpm":10,"tpm":1000,"rpd":100},"gemini-3.8-flash":{"rpm":1,"tpm":500,"rpd":10}}',
     });
     expect(config.capacity).toEqual({ vcpu: 14, ramGb: 25.6 });
     expect(config.profiles["index-ocr"].vcpu).toBe(2);
     expect(config.profiles["acte-ocr"].maxTasks).toBe(4);
     expect(config.leaseTtlMs).toBe(1500);
-    expect(config.gemini.limits["gemini-2.5-flash"]).toEqual({ rpm: 10, tpm: 1000, rpd: 100 });
+    expect(config.gemini.limits["gemini-3.5-flash-lite"]).toEqual({ rpm: 10, tpm: 1000, rpd: 100 });
   });
 
   it.each([
@@ -38,7 +38,7 @@ describe("parseCapacityConfig", () => {
     ["SERVER_RESERVE_CPU_PERCENT", "120", /SERVER_RESERVE_CPU_PERCENT="120" must be at most 95/],
     ["ACTE_OCR_RAM_GB", "-1", /ACTE_OCR_RAM_GB="-1" must be a plain decimal number/],
     ["MAX_REGISTRE_TASKS", "1.5", /MAX_REGISTRE_TASKS="1.5" must be a whole number/],
-    ["GEMINI_LIMITS", '{"gemini-2.5-flash":{"rpm":1e3}}', /GEMINI_LIMITS at gemini-2.5-flash.tpm /],
+    ["GEMINI_LIMITS", '{"gemini-3.5-flash-lite":{"rpm":1e3}}', /GEMINI_LIMITS at gemini-3.5-flash-lite.tpm /],
     ["LEDGER_LEASE_TTL_SECONDS", "5m", /LEDGER_LEASE_TTL_SECONDS="5m" must be a plain decimal number/],
   ])("fails naming %s when it is %j", (name, value, message) => {
     expect(() => parseCapacityConfig({ [name]: value })).toThrow(message);

@@ -1,4 +1,5 @@
-import { ApiError, GoogleGenAI } from "@google/genai";
+import { ApiError, GoogleGenAI, MediaResolution } from "@google/genai";
+import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import { retryDelayOf } from "../../supabase/functions/_shared/gemini-call.ts";
 import { startGeminiTestServer, type GeminiTestServer } from "../helpers/gemini-test-server.ts";
@@ -99,9 +100,51 @@ describe("the Gemini test server, through @google/genai", () => {
     await expect(ai.models.generateContent({ model: "other", contents: "a" })).rejects.toMatchObject({ status: 503 });
   });
 
-  it("refuses a request without an API key", async () => {
+  it("refuses a request without an API key as Google does (403 PERMISSION_DENIED)", async () => {
     server = await startGeminiTestServer();
     const response = await fetch(`${server.url}/v1beta/models/m:generateContent`, { method: "POST", body: "{}" });
-    expect(response.status).toBe(401);
+    expect(response.status).toBe(403);
+  });
+});
+
+describe("the Gemini test server speaks like Google: files, tokens", () => {
+  let server: GeminiTestServer;
+  afterEach(async () => {
+    await server?.close();
+  });
+
+  it("takes an upload over 8 MiB in the SDK's chunks, and a file Google cannot process ends FAILED", async () => {
+    server = await startGeminiTestServer();
+    const ai = new GoogleGenAI({ apiKey: "k", httpOptions: { baseUrl: server.url } });
+    const bytes = new Uint8Array(9 * 1024 * 1024 + 17).fill(7);
+    const file = await ai.files.upload({ file: new Blob([bytes], { type: "application/pdf" }), config: { mimeType: "application/pdf" } });
+    const stored = server.files.get(file.name ?? "");
+    expect([stored?.chunks, stored?.bytes.byteLength]).toEqual([2, bytes.byteLength]);
+    expect(server.requests.filter((request) => request.kind === "upload.chunk")).toHaveLength(1);
+    server.failNextUploads(1);
+    const failing = await ai.files.upload({ file: new Blob([new Uint8Array(10)], { type: "application/pdf" }), config: { mimeType: "application/pdf" } });
+    expect(await ai.files.get({ name: failing.name ?? "" })).toMatchObject({ state: "FAILED", error: { message: "The document could not be processed." } });
+  });
+
+  it("counts a Gemini 3 image at its media-resolution budget (not by 768-px tiles), reports promptTokensDetails and thoughtsTokenCount", async () => {
+    server = await startGeminiTestServer({ respond: () => ({ text: "ok", thoughtsTokenCount: 42 }) });
+    const ai = new GoogleGenAI({ apiKey: "k", httpOptions: { baseUrl: server.url } });
+    const page = await sharp({ create: { width: 5100, height: 6600, channels: 3, background: "white" } }).jpeg().toBuffer();
+    const image = { inlineData: { mimeType: "image/jpeg", data: page.toString("base64") } };
+    const prompt = "x".repeat(400);
+    const high = await ai.models.generateContent({ model: "gemini-3.5-flash-lite", contents: [{ role: "user", parts: [image, { text: prompt }] }], config: { mediaResolution: MediaResolution.MEDIA_RESOLUTION_HIGH } });
+    expect(high.usageMetadata).toMatchObject({ promptTokenCount: 1_220, thoughtsTokenCount: 42, promptTokensDetails: [{ modality: "TEXT", tokenCount: 100 }, { modality: "IMAGE", tokenCount: 1_120 }] });
+    const low = await ai.models.generateContent({ model: "gemini-3.5-flash-lite", contents: [{ role: "user", parts: [image, { text: prompt }] }], config: { mediaResolution: MediaResolution.MEDIA_RESOLUTION_LOW } });
+    expect(low.usageMetadata?.promptTokenCount).toBe(380);
+    // An older model still counts tiles: 7 × 9 tiles of 258.
+    const tiled = await ai.models.generateContent({ model: "gemini-2.0-flash", contents: [{ role: "user", parts: [image, { text: prompt }] }] });
+    expect(tiled.usageMetadata?.promptTokenCount).toBe(100 + 63 * 258);
+  });
+
+  it("answers a 429 without details, as Google often does", async () => {
+    server = await startGeminiTestServer({ respond: () => ({ error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", noDetails: true } }) });
+    const response = await fetch(`${server.url}/v1beta/models/m:generateContent`, { method: "POST", headers: { "x-goog-api-key": "k" }, body: JSON.stringify({ contents: [] }) });
+    expect(response.status).toBe(429);
+    expect(await response.json()).toEqual({ error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED" } });
   });
 });

@@ -167,7 +167,8 @@ describe("the OCR runner on the local stack, with the Gemini test server", () =>
     const kindsServed = served.map((request) => (request.generate ? promptKind(request.generate) : "unknown"));
     expect(kindsServed.filter((kind) => kind === "line-count")).toHaveLength(3);
     expect(kindsServed.filter((kind) => kind === "index-extraction")).toHaveLength(3);
-    expect(kindsServed.filter((kind) => kind === "index-boost")).toHaveLength(1);
+    // The index boost runs page by page (3 pages).
+    expect(kindsServed.filter((kind) => kind === "index-boost")).toHaveLength(3);
 
     // Acte: upload, ACTIVE, one extraction on the file, one boost, the file deleted.
     expect(acteSeen).toEqual([3, 6, 5]);
@@ -181,6 +182,21 @@ describe("the OCR runner on the local stack, with the Gemini test server", () =>
     expect([...server.files.values()].every((file) => file.deleted)).toBe(true);
     expect(kindsServed.filter((kind) => kind === "acte-extraction")).toHaveLength(1);
     expect(kindsServed.filter((kind) => kind === "acte-boost")).toHaveLength(1);
+
+    // Tokens per job and model, as the server counted them, on the rows' lease; summed per day in the Studio view.
+    const usage = await sql<{ job_id: string; model: string; calls: number; input_tokens: string; output_tokens: string; thinking_tokens: string }[]>`
+      select job_id, model, calls, input_tokens, output_tokens, thinking_tokens from public.ocr_token_usage order by job_id, model`;
+    const callsOf = (id: string, model: string) => usage.filter((row) => row.job_id === id && row.model === model).reduce((sum, row) => sum + row.calls, 0);
+    expect([callsOf(indexId, FAST), callsOf(indexId, STRONG), callsOf(acteId, FAST), callsOf(acteId, STRONG)]).toEqual([6, 3, 1, 1]);
+    for (const model of [FAST, STRONG]) {
+      const counted = served.filter((request) => request.model === model).reduce((sum, request) => sum + request.promptTokenCount, 0);
+      expect(usage.filter((row) => row.model === model).reduce((sum, row) => sum + Number(row.input_tokens), 0)).toBe(counted);
+    }
+    const perDay = await sql<{ environment: string; model: string; jobs: string; calls: string }[]>`select environment, model, jobs, calls from public.ocr_tokens_by_day order by model`;
+    expect(perDay.map((row) => [row.environment, row.model, Number(row.jobs), Number(row.calls)])).toEqual([
+      ["dev", FAST, 2, 7],
+      ["dev", STRONG, 2, 4],
+    ].sort((a, b) => String(a[1]).localeCompare(String(b[1]))));
 
     // Corrupt: final after its one attempt, with a message a person can act on.
     expect(corruptSeen).toEqual([3, 6, 4]);

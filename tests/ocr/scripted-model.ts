@@ -12,7 +12,7 @@ export function promptKind(request: GeminiGenerateRequest): PromptKind {
   const text = request.text;
   if (text.includes("Compte les lignes")) return "line-count";
   if (text.includes("Tu transcris une page numérisée d'un index")) return "index-extraction";
-  if (text.includes("Tu corriges la transcription OCR d'un index")) return "index-boost";
+  if (text.includes("Tu corriges la transcription OCR d'une page d'un index")) return "index-boost";
   if (text.includes("Tu transcris un acte")) return "acte-extraction";
   if (text.includes("Tu corriges la transcription OCR d'un acte")) return "acte-boost";
   return "unknown";

@@ -17,8 +17,8 @@ const run = promisify(execFile);
 
 // Small limits, so a few calls cross the 80 % warning: a slice (an eighth of a minute) admits 10 requests.
 const GEMINI_LIMITS = JSON.stringify({
-  "gemini-2.5-flash": { rpm: 80, tpm: 80_000, rpd: 1_000 },
-  "gemini-2.5-pro": { rpm: 80, tpm: 80_000, rpd: 1_000 },
+  "gemini-3.5-flash-lite": { rpm: 80, tpm: 80_000, rpd: 1_000 },
+  "gemini-3.8-flash": { rpm: 80, tpm: 80_000, rpd: 1_000 },
 });
 
 let db: FreshDatabase;
@@ -61,15 +61,15 @@ describe("npm run status", () => {
       expect((await ledger.acquire(kind, { environment, holder: "status-test" })).granted).toBe(true);
     }
     const budget = new GeminiRateBudget(redis, config.gemini, { keyPrefix: redisKeyPrefixes(prefix).gemini });
-    await budget.recordRateLimited("gemini-2.5-pro", "rpm", "30s");
+    await budget.recordRateLimited("gemini-3.8-flash", "rpm", "30s");
 
     // Counts are per slice (an eighth of a minute): admit and read within one window, else try again in the next.
     let report;
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      const before = (await budget.status(["gemini-2.5-flash"])).models["gemini-2.5-flash"]?.windowEndsAt ?? 0;
-      for (let call = 0; call < 9; call += 1) expect((await budget.tryAdmit("gemini-2.5-flash", 100)).admitted).toBe(true);
+      const before = (await budget.status(["gemini-3.5-flash-lite"])).models["gemini-3.5-flash-lite"]?.windowEndsAt ?? 0;
+      for (let call = 0; call < 9; call += 1) expect((await budget.tryAdmit("gemini-3.5-flash-lite", 100)).admitted).toBe(true);
       report = await collectStatus(targets, undefined);
-      const after = (await budget.status(["gemini-2.5-flash"])).models["gemini-2.5-flash"]?.windowEndsAt ?? 0;
+      const after = (await budget.status(["gemini-3.5-flash-lite"])).models["gemini-3.5-flash-lite"]?.windowEndsAt ?? 0;
       if (before === after) break;
       report = undefined;
     }
@@ -98,13 +98,13 @@ describe("npm run status", () => {
     expect(report.capacity?.allocated).toEqual({ vcpu: 5.5, ramGb: 2.25 });
     expect(report.capacity?.byEnvironment.prod).toEqual({ leases: 1, vcpu: 1.5, ramGb: 0.75 });
 
-    const flash = report.gemini?.models.find((model) => model.model === "gemini-2.5-flash");
+    const flash = report.gemini?.models.find((model) => model.model === "gemini-3.5-flash-lite");
     expect(flash?.rpm).toEqual({ used: 9, limit: 10, percent: 90 });
     expect(flash?.tpm).toEqual({ used: 900, limit: 10_000, percent: 9 });
-    expect(report.warnings).toContain("Gemini gemini-2.5-flash: RPM at 90 % of its limit");
-    expect(report.warnings.some((warning) => warning.startsWith("Gemini gemini-2.5-flash: TPM"))).toBe(false);
-    expect(report.cooldowns.geminiMs["gemini-2.5-pro"]).toBeGreaterThan(20_000);
-    expect(report.cooldowns.geminiMs["gemini-2.5-flash"]).toBe(0);
+    expect(report.warnings).toContain("Gemini gemini-3.5-flash-lite: RPM at 90 % of its limit");
+    expect(report.warnings.some((warning) => warning.startsWith("Gemini gemini-3.5-flash-lite: TPM"))).toBe(false);
+    expect(report.cooldowns.geminiMs["gemini-3.8-flash"]).toBeGreaterThan(20_000);
+    expect(report.cooldowns.geminiMs["gemini-3.5-flash-lite"]).toBe(0);
     expect(report.lastErrors).toEqual([expect.objectContaining({ environment: "dev", stage: "extraction", final: true, error: "Le document demandé est inexistant" })]);
 
     // The command itself: its last line is the report, `queue` an array of { environment, status_id, status, document_source, jobs }.

@@ -54,7 +54,7 @@ describe("infrastructure failures spend no attempt", () => {
 
     const client = new GoogleGenAI({ apiKey: "test-gemini-key-0123456789", httpOptions: { baseUrl: gemini.url } });
     const handle: JobHandler = async (job) => {
-      const response = await client.models.generateContent({ model: "gemini-2.5-flash", contents: `OCR of ${job.supabasePath ?? "?"}` });
+      const response = await client.models.generateContent({ model: "gemini-3.5-flash-lite", contents: `OCR of ${job.supabasePath ?? "?"}` });
       return { kind: "ocr", fileContent: response.text ?? "", boostedFileContent: response.text ?? "" };
     };
     const run = await runInProcess({ name: "ocr-429", kind: "acte-ocr", databaseUrl: login.url, handle, env: { RUNNER_MAX_INFRASTRUCTURE_FAILURES: "1" } });

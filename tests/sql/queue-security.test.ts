@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { claimOne, createLoginFor, expectPostgresError, indexJob, insertJob, jobRow, SQLSTATE, type RoleLogin } from "./queue-fixtures.ts";
 
-const TABLES = ["error_kind", "extraction_queue", "extraction_status", "extraction_queue_retries", "registry_accounts", "runner_tasks"];
+const TABLES = ["error_kind", "extraction_queue", "extraction_status", "extraction_queue_retries", "ocr_token_usage", "registry_accounts", "runner_tasks"];
 const VIEWS = [
   "extraction_queue_by_status",
   "extraction_queue_stuck_jobs",
   "extraction_queue_recent_errors",
   "extraction_queue_throughput_per_hour",
+  "ocr_tokens_by_day",
   "registry_account_health",
   "running_tasks",
   "running_tasks_by_kind",
@@ -209,6 +210,7 @@ describe("queue security", () => {
       "heartbeat_job",
       "heartbeat_registry_account",
       "lease_registry_account",
+      "record_ocr_tokens",
       "record_task_finished",
       "record_task_heartbeat",
       "release_job",

@@ -1,26 +1,30 @@
 /**
  * How the OCR runner talks to Gemini: every generateContent goes through the
- * shared budget (`withGeminiBudget`, the one path), and every failure ends
- * as one of the runner's three classes (job-errors.ts):
+ * shared budget (`withGeminiBudget`, the one path), and every failure is read
+ * by gemini-errors.ts (the one classification of Gemini's answers) and ends
+ * as one of the runner's job errors (job-errors.ts):
  *
- * - 429: the wrapper has set the model's shared cooldown from `retryDelay`;
- *   the call waits it out and tries again, without limit of count, spending
- *   no attempt. Only when the budget stays closed past GEMINI_BUDGET_MAX_WAIT_MS
- *   does the job go back to the queue as an infrastructure failure (quota
- *   trouble is not the document's fault).
- * - the daily quota exhausted: released at once (InfrastructureError).
- * - 5xx and timeouts: retried here with jittered exponential backoff; when
- *   the retries run out, the attempt fails (RetryableJobError).
- * - network trouble (connection refused/reset, DNS): retried likewise; when
- *   the retries run out, released without spending an attempt.
- * - 401/403: the key is wrong: the runner is broken, not the document.
- * - other 4xx: the request is refused as such; one attempt is spent.
+ * - 429 (with or without details): the wrapper has set the model's shared
+ *   cooldown; the call waits it out and tries again, spending no attempt.
+ *   Only when the budget stays closed past GEMINI_BUDGET_MAX_WAIT_MS does the
+ *   job go back to the queue (InfrastructureError, kind quota).
+ * - the daily quota exhausted: released at once (kind quota).
+ * - 500/503/504 (Google's "overloaded" comes in bursts), timeouts and network
+ *   trouble: retried here with jittered exponential backoff; when the retries
+ *   run out, released without spending an attempt (InfrastructureError):
+ *   Google being down is not the document's fault.
+ * - a model Google does not serve, a refused key, billing off:
+ *   ConfigurationError (no attempt spent, the pool stops, the fault is
+ *   recorded for dispatch and status through `onConfigurationFault`).
+ * - an uploaded file gone or forbidden (403/404): FileGoneError, which the
+ *   acte path answers with a fresh upload.
+ * - any other 4xx: the request is refused as such; one attempt is spent.
  *
  * File API calls (upload, get, delete) are not model calls and count against
  * no generateContent quota, so they do not pass through the budget; they get
  * the same retry and classification.
  */
-import { ApiError, type GenerateContentParameters, type GenerateContentResponse, type GoogleGenAI } from "@google/genai";
+import { type GenerateContentParameters, type GenerateContentResponse, type GoogleGenAI } from "@google/genai";
 import {
   GeminiBudgetTimeoutError,
   GeminiDailyBudgetExhaustedError,
@@ -30,9 +34,14 @@ import {
 } from "../../../supabase/functions/_shared/gemini-call.ts";
 import type { GeminiRateBudget } from "../../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { delayUnlessAborted, jitteredBackoffMs } from "../../lifecycle/backoff.ts";
-import { FinalJobError, InfrastructureError, RetryableJobError } from "../../lifecycle/job-errors.ts";
+import { ConfigurationError, FinalJobError, InfrastructureError, RetryableJobError } from "../../lifecycle/job-errors.ts";
 import type { GeminiSettings } from "../ocr-config.ts";
-import type { OcrCallContext } from "./ocr-provider.ts";
+import { classifyGeminiError, type GeminiCallKind } from "./gemini-errors.ts";
+import { IncompleteReplyError, type ModelTokenUsage, type OcrCallContext } from "./ocr-provider.ts";
+
+/** An uploaded file Gemini no longer lets us read (expired, deleted, another key's): upload it again. */
+export class FileGoneError extends RetryableJobError {
+}
 
 export interface GeminiCallStats {
   calls: number;
@@ -40,17 +49,23 @@ export interface GeminiCallStats {
   transientRetries: number;
   inputTokens: number;
   outputTokens: number;
+  /** `usageMetadata.thoughtsTokenCount`: billed as output, not part of candidatesTokenCount. */
+  thinkingTokens: number;
 }
 
-type Transient = "server" | "timeout" | "network";
+/** Records a configuration fault where dispatch and status read it (gemini-config-fault.ts). */
+export type ConfigurationFaultRecorder = (reason: string) => Promise<void>;
 
 export class GeminiCalls {
-  readonly stats: GeminiCallStats = { calls: 0, rateLimited: 0, transientRetries: 0, inputTokens: 0, outputTokens: 0 };
+  readonly stats: GeminiCallStats = { calls: 0, rateLimited: 0, transientRetries: 0, inputTokens: 0, outputTokens: 0, thinkingTokens: 0 };
+  /** The same counts per model, for the tokens recorded per job (ocr_token_usage). */
+  readonly usageByModel = new Map<string, ModelTokenUsage>();
 
   constructor(
     readonly ai: GoogleGenAI,
     readonly budget: GeminiRateBudget,
     readonly settings: GeminiSettings,
+    readonly onConfigurationFault: ConfigurationFaultRecorder = async () => {},
   ) {}
 
   /** One generateContent within the budget; `label` names the call in logs and errors. */
@@ -73,22 +88,30 @@ export class GeminiCalls {
         this.stats.calls += 1;
         this.stats.inputTokens += response.usageMetadata?.promptTokenCount ?? 0;
         this.stats.outputTokens += response.usageMetadata?.candidatesTokenCount ?? 0;
+        this.stats.thinkingTokens += response.usageMetadata?.thoughtsTokenCount ?? 0;
+        const before = this.usageByModel.get(request.model) ?? { calls: 0, inputTokens: 0, outputTokens: 0, thinkingTokens: 0 };
+        this.usageByModel.set(request.model, {
+          calls: before.calls + 1,
+          inputTokens: before.inputTokens + (response.usageMetadata?.promptTokenCount ?? 0),
+          outputTokens: before.outputTokens + (response.usageMetadata?.candidatesTokenCount ?? 0),
+          thinkingTokens: before.thinkingTokens + (response.usageMetadata?.thoughtsTokenCount ?? 0),
+        });
         return response;
       } catch (error) {
         if (context.signal.aborted) throw context.signal.reason;
         if (error instanceof GeminiRateLimitedError) {
           this.stats.rateLimited += 1;
           if (error.pausedUntil !== null) {
-            throw new InfrastructureError(`Gemini ${label}: ${error.message}; the job goes back to the queue`, { cause: error });
+            throw new InfrastructureError(`Gemini ${label}: ${error.message}; the job goes back to the queue`, { cause: error, kind: "quota" });
           }
           context.log.warn("gemini rate limited: waiting for the shared cooldown", { call: label, model: error.model, cooldown_ms: error.cooldownMs, retry_delay: error.retryDelay });
           if (Date.now() - startedAt + error.cooldownMs > this.settings.budgetMaxWaitMs) {
-            throw new InfrastructureError(`Gemini ${label}: quota still exhausted after ${Date.now() - startedAt} ms (${error.message}); the job goes back to the queue`, { cause: error });
+            throw new InfrastructureError(`Gemini ${label}: quota still exhausted after ${Date.now() - startedAt} ms (${error.message}); the job goes back to the queue`, { cause: error, kind: "quota" });
           }
           continue; // The next admission waits out the cooldown the wrapper just set.
         }
         if (error instanceof GeminiBudgetTimeoutError || error instanceof GeminiDailyBudgetExhaustedError) {
-          throw new InfrastructureError(`Gemini ${label}: ${error.message}; the job goes back to the queue`, { cause: error });
+          throw new InfrastructureError(`Gemini ${label}: ${error.message}; the job goes back to the queue`, { cause: error, kind: "quota" });
         }
         if (error instanceof GeminiModelNotConfiguredError) throw new InfrastructureError(`Gemini ${label}: ${error.message}`, { cause: error });
         if (error instanceof RangeError) {
@@ -96,7 +119,8 @@ export class GeminiCalls {
           throw new FinalJobError(`Gemini ${label}: ${error.message}`, { cause: error });
         }
         failures += 1;
-        await this.#afterFailure(label, error, failures, context);
+        const namesFile = request.contents !== undefined && JSON.stringify(request.contents).includes('"fileData"');
+        await this.#afterFailure(label, error, failures, context, { target: namesFile ? "file" : "model" });
       }
     }
   }
@@ -111,78 +135,71 @@ export class GeminiCalls {
       } catch (error) {
         if (context.signal.aborted) throw context.signal.reason;
         failures += 1;
-        await this.#afterFailure(label, error, failures, context);
+        await this.#afterFailure(label, error, failures, context, { target: "file" });
       }
     }
   }
 
-  /** Classifies a failed call: returns after a backoff when it may be retried, else throws the job's error. */
-  async #afterFailure(label: string, error: unknown, failures: number, context: OcrCallContext): Promise<void> {
-    const transient = transientKind(error);
-    const detail = describe(error);
-    if (transient === undefined) {
-      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
-        throw new InfrastructureError(`Gemini ${label} refused the API key (${error.status}): check GEMINI_API_KEY`, { cause: error });
+  /** A call that is not metered (models.get at start), with the same retries and classification. */
+  async modelCall<T>(label: string, call: () => Promise<T>, context: OcrCallContext): Promise<T> {
+    let failures = 0;
+    for (;;) {
+      context.signal.throwIfAborted();
+      try {
+        return await call();
+      } catch (error) {
+        if (context.signal.aborted) throw context.signal.reason;
+        failures += 1;
+        await this.#afterFailure(label, error, failures, context, { target: "model" });
       }
-      throw new RetryableJobError(`Gemini ${label} failed: ${detail}`, { cause: error });
+    }
+  }
+
+  /** Classifies a failed call (gemini-errors.ts): returns after a backoff when it may be retried, else throws the job's error. */
+  async #afterFailure(label: string, error: unknown, failures: number, context: OcrCallContext, call: GeminiCallKind): Promise<void> {
+    const fault = classifyGeminiError(error, call);
+    switch (fault.kind) {
+      case "configuration": {
+        await this.onConfigurationFault(fault.message).catch((recordError: unknown) => {
+          context.log.warn("could not record the Gemini configuration fault for dispatch", { error: recordError instanceof Error ? recordError.message : String(recordError) });
+        });
+        throw new ConfigurationError(`Gemini ${label}: ${fault.message}`, { cause: error });
+      }
+      case "quota":
+        // A raw 429 (the File API is not metered by the budget wrapper, which turns generateContent 429s into cooldowns).
+        throw new InfrastructureError(`Gemini ${label}: ${fault.message}; the job goes back to the queue`, { cause: error, kind: "quota" });
+      case "file":
+        throw new FileGoneError(`Gemini ${label}: ${fault.message}`, { cause: error });
+      case "refused":
+        throw new RetryableJobError(`Gemini ${label} failed: ${fault.message}`, { cause: error });
+      case "transient":
+        break;
     }
     if (failures > this.settings.transientRetries) {
-      const message = `Gemini ${label} failed ${failures} times (${transient}): ${detail}`;
-      throw transient === "network" ? new InfrastructureError(`${message}; the job goes back to the queue`, { cause: error }) : new RetryableJobError(message, { cause: error });
+      throw new InfrastructureError(`Gemini ${label} failed ${failures} times (${fault.transient}): ${fault.message}; the job goes back to the queue`, { cause: error });
     }
     this.stats.transientRetries += 1;
     const waitMs = jitteredBackoffMs(failures, { baseMs: this.settings.backoffBaseMs, capMs: 60_000 });
-    context.log.warn("gemini call failed: retrying after backoff", { call: label, kind: transient, failures, wait_ms: waitMs, error: detail });
+    context.log.warn("gemini call failed: retrying after backoff", { call: label, kind: fault.transient, failures, wait_ms: waitMs, error: fault.message });
     await delayUnlessAborted(waitMs, context.signal);
   }
 }
 
-function transientKind(error: unknown): Transient | undefined {
-  if (error instanceof ApiError) return error.status >= 500 ? "server" : error.status === 408 ? "timeout" : undefined;
-  if (!(error instanceof Error)) return undefined;
-  // The SDK's own timer aborts the fetch (an AbortError) when GEMINI_CALL_TIMEOUT_MS passes.
-  if (error.name === "AbortError" || error.name === "TimeoutError") return "timeout";
-  const code = networkCode(error);
-  if (code !== undefined || (error instanceof TypeError && /fetch failed|network|socket/i.test(error.message))) return "network";
-  return undefined;
-}
-
-function networkCode(error: Error): string | undefined {
-  const codes = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
-    const code = (current as NodeJS.ErrnoException).code;
-    if (code !== undefined && codes.has(code)) return code;
-    current = current.cause;
-  }
-  return undefined;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof ApiError) {
-    // The message is Google's JSON body: keep its human sentence, not the whole dump.
-    try {
-      const body: unknown = JSON.parse(error.message);
-      const message = typeof body === "object" && body !== null && "error" in body && typeof body.error === "object" && body.error !== null && "message" in body.error ? String(body.error.message) : error.message;
-      return `HTTP ${error.status}: ${message.slice(0, 300)}`;
-    } catch {
-      return `HTTP ${error.status}: ${error.message.slice(0, 300)}`;
-    }
-  }
-  if (error instanceof Error) {
-    const code = networkCode(error);
-    return `${error.name}: ${error.message}${code === undefined ? "" : ` (${code})`}`.slice(0, 300);
-  }
-  return String(error);
-}
-
-
-/** The text of a generateContent reply; an empty or blocked answer is a failed attempt, not a blank document. */
+/**
+ * The text of a generateContent reply, only when it is complete. Google's
+ * FinishReason (js-genai src/types.ts): STOP is "natural stop point of the
+ * model or provided stop sequence"; MAX_TOKENS, SAFETY, RECITATION,
+ * LANGUAGE, BLOCKLIST, PROHIBITED_CONTENT, SPII, MALFORMED_FUNCTION_CALL,
+ * OTHER… all mean the text is cut or withheld. A prompt blocked outright has
+ * no candidate and a `promptFeedback.blockReason`.
+ */
 export function replyText(label: string, response: GenerateContentResponse): string {
-  const text = response.text;
-  if (text === undefined || text.trim() === "") {
-    const reason = response.candidates?.[0]?.finishReason ?? response.promptFeedback?.blockReason ?? "no text";
-    throw new RetryableJobError(`Gemini ${label} returned no text (${String(reason)})`);
+  const candidate = response.candidates?.[0];
+  const finishReason = candidate?.finishReason === undefined ? (response.promptFeedback?.blockReason === undefined ? "NO_CANDIDATE" : `BLOCKED_${String(response.promptFeedback.blockReason)}`) : String(candidate.finishReason);
+  const text = response.text ?? "";
+  if (finishReason !== "STOP") {
+    throw new IncompleteReplyError(`Gemini ${label} stopped with ${finishReason}${text.trim() === "" ? " and no text" : ` after ${text.length} characters`}: not a complete reply`, finishReason, text);
   }
+  if (text.trim() === "") throw new IncompleteReplyError(`Gemini ${label} returned no text (STOP)`, finishReason, text);
   return text;
 }

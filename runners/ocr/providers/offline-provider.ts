@@ -3,8 +3,11 @@
  * French LSTM model from `@tesseract.js-data/fra`, read from node_modules,
  * nothing fetched. The default when no GEMINI_API_KEY is set, so a fresh
  * machine produces real text. What it cannot do (README, "OCR runner"):
- * - it does not split a ledger line into PARTIES | NATURE | … columns; each
- *   index line is Tesseract's line of text, as read;
+ * - it reads in automatic page segmentation (PSM 3, as the tesseract command
+ *   line does; tesseract.js defaults to the API's single block, which lost
+ *   most rows of a ruled ledger) and puts each row's words back into the
+ *   PARTIES | NATURE | … columns by the column-header line's positions
+ *   (offline-ledger.ts); the lines above it are the page's header;
  * - its line count is its own reading's line count, so the "page shorter
  *   than counted" check cannot catch what it missed;
  * - its boost is the deterministic subset of the correction rules
@@ -13,9 +16,10 @@
  */
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { createWorker, OEM, type Worker } from "tesseract.js";
+import { createWorker, OEM, PSM, type Worker } from "tesseract.js";
 import { applyIndexCorrectionRules, normalizeText } from "../correction-rules.ts";
 import { rasterizePage, type PageImage, type PdfFile } from "../pdf-pages.ts";
+import { readLedger, type LedgerReading, type OcrLine } from "./offline-ledger.ts";
 import type { LineCount, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
 
 /** The French "best_int" LSTM model, shipped inside the npm package. */
@@ -25,7 +29,7 @@ export function frenchModelDir(): string {
 }
 
 interface PageReading {
-  readonly lines: readonly string[];
+  readonly ledger: LedgerReading;
   readonly confidence: number;
 }
 
@@ -40,14 +44,15 @@ export class OfflineOcrProvider implements OcrProvider {
   constructor(readonly dpi: number) {}
 
   async countIndexLines(page: PageImage, _pageCount: number, context: OcrCallContext): Promise<LineCount> {
-    const reading = await this.#read(page, context);
-    return { totalLines: reading.lines.length, confidence: reading.confidence };
+    const { ledger, confidence } = await this.#read(page, context);
+    return { totalLines: ledger.rows?.length ?? ledger.plain.length, confidence };
   }
 
   async extractIndexPage(page: PageImage, _pageCount: number, context: OcrCallContext, shortfall?: Shortfall): Promise<string> {
     void shortfall; // Reading the same pixels again gives the same text.
-    const reading = await this.#read(page, context);
-    return reading.lines.map((line, index) => `Ligne ${index + 1}: ${line}`).join("\n");
+    const { ledger } = await this.#read(page, context);
+    const lines = ledger.rows === undefined ? ledger.plain : ledger.rows.map((cells) => cells.join(" | "));
+    return [...ledger.header.map((line) => `EN-TÊTE : ${line}`), ...lines.map((line, index) => `Ligne ${index + 1}: ${line}`)].join("\n");
   }
 
   async boostIndex(rawText: string): Promise<string> {
@@ -59,7 +64,7 @@ export class OfflineOcrProvider implements OcrProvider {
     for (let pageNumber = 1; pageNumber <= pdf.pageCount; pageNumber += 1) {
       const image = await rasterizePage(pdf, pageNumber, { dpi: this.dpi, ...this.raster, signal: context.signal });
       const reading = await this.#read(image, context);
-      pages.push(`--- Page ${pageNumber} ---\n${reading.lines.join("\n")}`);
+      pages.push(`--- Page ${pageNumber} ---\n${reading.ledger.plain.join("\n")}`);
     }
     return pages.join("\n\n");
   }
@@ -81,24 +86,28 @@ export class OfflineOcrProvider implements OcrProvider {
     const reading = (async () => {
       context.signal.throwIfAborted();
       const worker = await this.#getWorker();
-      const { data } = await worker.recognize(Buffer.from(page.bytes));
-      const lines = data.text
-        .split("\n")
-        .map((line) => line.trim())
-        .filter((line) => line !== "");
-      return { lines, confidence: Math.max(0, Math.min(1, data.confidence / 100)) };
+      const { data } = await worker.recognize(Buffer.from(page.bytes), {}, { blocks: true, text: true });
+      const lines: OcrLine[] = (data.blocks ?? []).flatMap((block) =>
+        block.paragraphs.flatMap((paragraph) => paragraph.lines.map((line) => ({ words: line.words.map((word) => ({ text: word.text, x0: word.bbox.x0 })) }))),
+      );
+      return { ledger: readLedger(lines), confidence: Math.max(0, Math.min(1, data.confidence / 100)) };
     })();
     this.#readings.set(page, reading);
     return reading;
   }
 
   #getWorker(): Promise<Worker> {
-    this.#worker ??= createWorker("fra", OEM.LSTM_ONLY, {
-      langPath: frenchModelDir(),
-      gzip: true,
-      // Nothing written next to the process (the image's /app is read-only to the runner's user).
-      cacheMethod: "none",
-    });
+    this.#worker ??= (async () => {
+      const worker = await createWorker("fra", OEM.LSTM_ONLY, {
+        langPath: frenchModelDir(),
+        gzip: true,
+        // Nothing written next to the process (the image's /app is read-only to the runner's user).
+        cacheMethod: "none",
+      });
+      // Automatic page segmentation (tesseract.js's default is PSM 6, one uniform block).
+      await worker.setParameters({ tessedit_pageseg_mode: PSM.AUTO });
+      return worker;
+    })();
     return this.#worker;
   }
 }

@@ -8,6 +8,7 @@ import type { EcsClient } from "./ecs-client.ts";
 import { EnvironmentDemandBoard } from "./environment-demand.ts";
 import { UnmetDemandBoard } from "./unmet-demand.ts";
 import { gatedModels, geminiGateInput } from "./gemini-gate.ts";
+import { GeminiConfigFault } from "./gemini-config-fault.ts";
 import type { GeminiBudgetStatus, GeminiRateBudget } from "./gemini-rate-budget.ts";
 import { JOB_KINDS, isJobKind, type JobKind } from "./job-kinds.ts";
 import { redisKeyPrefixes } from "./redis-keys.ts";
@@ -106,6 +107,11 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   const tasks = countTasks(snapshot, config.environment);
   // The registry unreachable (registry-cooldown.ts): no registre task until the pause ends; the other kinds plan as usual.
   const registryPausedMs = await new RegistryCooldown(redis, config.redisKeyPrefix).remainingMs().catch(() => 0);
+  // A Gemini configuration fault an OCR task recorded: no OCR task until it is fixed (or the record expires and one task checks again).
+  const geminiFault = await new GeminiConfigFault(redis, config.redisKeyPrefix, config.environment).read().catch((error: unknown) => {
+    deps.log({ level: "warn", msg: "could not read the Gemini configuration fault; planning as if none", error: errorMessage(error) });
+    return null;
+  });
   if (registryPausedMs > 0 && backlog.registre.waiting > 0) deps.log({ level: "info", msg: "registre dispatch paused: the registry was unreachable", paused_ms: registryPausedMs });
   const plan = planDispatch({
     environment: config.environment,
@@ -118,7 +124,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
     allocated: snapshot.allocated,
     allocatedHere: { vcpu: snapshot.byEnvironment[config.environment].vcpu },
     others,
-    gemini: geminiGateInput(budget, config.capacity.gemini, config.tokensPerTask),
+    gemini: geminiGateInput(budget, config.capacity.gemini, config.tokensPerTask, geminiFault?.reason ?? null),
   });
   const wantedVcpu = JOB_KINDS.reduce((sum, kind) => sum + plan.wanted[kind] * config.capacity.profiles[kind].vcpu, 0);
   await board

@@ -190,24 +190,57 @@ export function usageOf(response: unknown): { inputTokens?: number; outputTokens
 
 /**
  * A documented estimate of a prompt's input tokens when `countTokens` is not
- * worth its round trip. Google's token guide: about 4 characters of text per
- * token; a PDF page is 258 tokens; an image up to 384 px on both sides is 258
- * tokens, a larger one is cut into 768×768 tiles of 258 tokens each. Rounded
- * up, plus a 10 % margin, so the estimate errs high (the reconciliation after
- * the call gives back the excess while the window lasts).
+ * worth its round trip, as Google counts them for the model called:
+ * - text: about 4 characters per token (ai.google.dev/gemini-api/docs/tokens);
+ * - Gemini 3 and later: a fixed budget per image and per PDF page by media
+ *   resolution, whatever the pixels (media-resolution docs, "Token counts":
+ *   LOW 280, MEDIUM 560, HIGH 1,120, ULTRA_HIGH 2,240; unset, an image 1,120
+ *   and a PDF page 560), or the figure measured from the replies'
+ *   `promptTokensDetails` (`mediaTokens`, gemini-token-calibration.ts);
+ * - older models: 258 per PDF page, 258 per image up to 384 px on both
+ *   sides, else 258 per 768×768 tile.
+ * Rounded up, plus a 10 % margin, so the estimate errs high (the
+ * reconciliation after the call gives back the excess while the window lasts).
  */
 export function estimateInputTokens(prompt: {
   readonly textChars?: number;
   readonly pdfPages?: number;
   readonly images?: readonly { readonly width: number; readonly height: number }[];
+  /** The model called; without it, the older tile formula (which over-counts Gemini 3 images many times). */
+  readonly model?: string;
+  /** `generationConfig.mediaResolution` of the call, if set. */
+  readonly mediaResolution?: string;
+  /** Measured tokens per image / per PDF page for this model and resolution, when known. */
+  readonly mediaTokens?: { readonly image?: number; readonly pdfPage?: number };
 }): number {
   const text = Math.ceil((prompt.textChars ?? 0) / 4);
-  const pages = (prompt.pdfPages ?? 0) * 258;
+  const fixed = prompt.model === undefined ? undefined : mediaTokenBudget(prompt.model, prompt.mediaResolution);
+  const perPage = prompt.mediaTokens?.pdfPage ?? fixed?.pdfPage ?? 258;
+  const pages = (prompt.pdfPages ?? 0) * perPage;
   const images = (prompt.images ?? []).reduce((sum, { width, height }) => {
+    const perImage = prompt.mediaTokens?.image ?? fixed?.image;
+    if (perImage !== undefined) return sum + perImage;
     if (width <= 384 && height <= 384) return sum + 258;
     return sum + Math.ceil(width / 768) * Math.ceil(height / 768) * 258;
   }, 0);
   return Math.ceil((text + pages + images) * 1.1);
+}
+
+/** Gemini 3's fixed input budget per image and per PDF page at a media resolution (see estimateInputTokens); undefined for older models. */
+export function mediaTokenBudget(model: string, mediaResolution: string | undefined): { readonly image: number; readonly pdfPage: number } | undefined {
+  if (!/^gemini-(3|[4-9])([.-]|$)/.test(model)) return undefined;
+  switch (mediaResolution) {
+    case "MEDIA_RESOLUTION_LOW":
+      return { image: 280, pdfPage: 280 };
+    case "MEDIA_RESOLUTION_MEDIUM":
+      return { image: 560, pdfPage: 560 };
+    case "MEDIA_RESOLUTION_HIGH":
+      return { image: 1_120, pdfPage: 1_120 };
+    case "MEDIA_RESOLUTION_ULTRA_HIGH":
+      return { image: 2_240, pdfPage: 2_240 };
+    default:
+      return { image: 1_120, pdfPage: 560 };
+  }
 }
 
 /** An `ApiError`-like with HTTP status 429 (`@google/genai` sets `status`; the REST body says `code`). */

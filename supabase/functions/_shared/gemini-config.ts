@@ -33,21 +33,36 @@ export interface GeminiConfig {
 }
 
 /**
- * 80 % of a Tier 3 project's quota, per model. RPM and TPM: Google's
- * rate-limits page (ai.google.dev/gemini-api/docs/rate-limits, Tier 3 table
- * as published in 2025, also quoted by Google staff on discuss.ai.google.dev):
- * gemini-2.5-flash 10,000 RPM and 8,000,000 TPM, gemini-2.5-pro 2,000 RPM and
- * 8,000,000 TPM. Tier 3 publishes no RPD ("no published limit"); the default
- * takes 80 % of Tier 2's published RPD (flash 100,000, pro 50,000), a floor
- * Tier 3 never goes below. Set GEMINI_LIMITS to the project's figures in AI
- * Studio (Dashboard → Rate limit) when they differ.
+ * The default models, the one place they are named. Checked on 2026-12-05
+ * (GEMINI_MODELS_CHECKED_ON) against Google's models page
+ * (ai.google.dev/gemini-api/docs/models: stable Gemini 3 models
+ * gemini-3.8-flash, gemini-3.7-flash, gemini-3.6-flash, gemini-3.5-flash,
+ * gemini-3.5-flash-lite, gemini-3.1-flash-lite) and deprecations page
+ * (ai.google.dev/gemini-api/docs/deprecations: gemini-2.5-flash and
+ * gemini-2.5-pro shut down; the recommended replacements are
+ * gemini-3.5-flash-lite for 2.5 Flash and gemini-3.8-flash for 2.5 Pro; both
+ * replacements "No shutdown date announced"). Each role takes Google's
+ * replacement of the model it used. Models retire: the OCR runner checks
+ * both with models.get at start and stops the pool when one is gone.
+ */
+export const GEMINI_MODELS_CHECKED_ON = "2026-12-05";
+export const DEFAULT_GEMINI_FAST_MODEL = "gemini-3.5-flash-lite";
+export const DEFAULT_GEMINI_BOOST_MODEL = "gemini-3.8-flash";
+
+/**
+ * 80 % of a Tier 3 project's quota, per model. Google's rate-limits page
+ * (ai.google.dev/gemini-api/docs/rate-limits) no longer publishes a table:
+ * it sends each project to AI Studio (Dashboard → Rate limit), where the
+ * figures of its tier are. Until GEMINI_LIMITS gives those, each role keeps
+ * the figures its retired predecessor had on the published Tier 3 table
+ * (2.5 Flash 10,000 RPM / 8,000,000 TPM; 2.5 Pro 2,000 RPM / 8,000,000 TPM;
+ * RPD from Tier 2's published 100,000 / 50,000), at 80 %: a floor, not a
+ * guess above what Google grants. Set GEMINI_LIMITS to the project's figures.
  */
 export const DEFAULT_GEMINI_LIMITS: Readonly<Record<string, ModelLimits>> = {
-  "gemini-2.5-flash": { rpm: 8_000, tpm: 6_400_000, rpd: 80_000 },
-  "gemini-2.5-pro": { rpm: 1_600, tpm: 6_400_000, rpd: 40_000 },
+  [DEFAULT_GEMINI_FAST_MODEL]: { rpm: 8_000, tpm: 6_400_000, rpd: 80_000 },
+  [DEFAULT_GEMINI_BOOST_MODEL]: { rpm: 1_600, tpm: 6_400_000, rpd: 40_000 },
 };
-export const DEFAULT_GEMINI_FAST_MODEL = "gemini-2.5-flash";
-export const DEFAULT_GEMINI_BOOST_MODEL = "gemini-2.5-pro";
 
 /** The variables this module reads. */
 export const GEMINI_VARIABLES = ["GEMINI_LIMITS", "GEMINI_FAST_MODEL", "GEMINI_BOOST_MODEL"] as const;
@@ -60,7 +75,7 @@ export class GeminiConfigError extends Error {
 }
 
 const count = z.number({ error: "must be a number" }).int({ error: "must be a whole number" }).positive({ error: "must be greater than 0" });
-const modelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: "must be a model name such as gemini-2.5-flash" });
+const modelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: "must be a model name such as gemini-3.5-flash-lite" });
 const limitsSchema = z.record(modelName, z.strictObject({ rpm: count, tpm: count, rpd: count }), { error: 'must map model names to {"rpm":…,"tpm":…,"rpd":…}' });
 
 /**
@@ -83,7 +98,7 @@ export function parseGeminiConfig(env: Readonly<Record<string, string | undefine
     try {
       json = JSON.parse(text);
     } catch {
-      problems.push(`GEMINI_LIMITS=${JSON.stringify(text)} is not JSON; expected {"gemini-2.5-flash":{"rpm":8000,"tpm":6400000,"rpd":80000},…}`);
+      problems.push(`GEMINI_LIMITS=${JSON.stringify(text)} is not JSON; expected {"${DEFAULT_GEMINI_FAST_MODEL}":{"rpm":8000,"tpm":6400000,"rpd":80000},…}`);
     }
     if (json !== undefined) {
       const parsed = limitsSchema.safeParse(json);
@@ -102,7 +117,7 @@ export function parseGeminiConfig(env: Readonly<Record<string, string | undefine
 
   const models = { fast: values.GEMINI_FAST_MODEL ?? DEFAULT_GEMINI_FAST_MODEL, boost: values.GEMINI_BOOST_MODEL ?? DEFAULT_GEMINI_BOOST_MODEL };
   for (const [role, name] of [["GEMINI_FAST_MODEL", models.fast], ["GEMINI_BOOST_MODEL", models.boost]] as const) {
-    if (!modelName.safeParse(name).success) problems.push(`${role}=${JSON.stringify(name)} must be a model name such as gemini-2.5-flash`);
+    if (!modelName.safeParse(name).success) problems.push(`${role}=${JSON.stringify(name)} must be a model name such as ${DEFAULT_GEMINI_FAST_MODEL}`);
     else if (!Object.hasOwn(limits, name)) {
       problems.push(`${role}=${name} has no limits in GEMINI_LIMITS (configured: ${Object.keys(limits).join(", ")})`);
     }

@@ -31,6 +31,12 @@ export interface GeminiGateInput {
   readonly kindModels: Readonly<Record<OcrKind, readonly string[]>>;
   /** Input tokens per minute one running task of the kind sends to its extraction model. */
   readonly tokensPerTask: Readonly<Record<OcrKind, number>>;
+  /**
+   * A Gemini configuration fault an OCR task recorded (gemini-config-fault.ts):
+   * a model Google does not serve, a refused key, billing off. While it
+   * lasts no OCR task starts: each would fail the same way.
+   */
+  readonly configFault?: string | null;
 }
 
 export type GeminiVerdict = "yes" | "blocked" | "tokens";
@@ -60,6 +66,7 @@ export function geminiGate(input: GeminiGateInput): GeminiGate {
 
   const blocked = (kind: JobKind): string | null => {
     if (!isOcr(kind)) return null;
+    if (input.configFault !== undefined && input.configFault !== null) return `gemini: configuration fault (${input.configFault}); no ${kind} task starts until it is fixed`;
     if (input.kindModels[kind].length === 0) return `gemini: ${kind} names no model; no ${kind} task starts`;
     for (const model of input.kindModels[kind]) {
       const headroom = input.models[model];
@@ -134,7 +141,7 @@ export function geminiGate(input: GeminiGateInput): GeminiGate {
 }
 
 /** The gate's input from what the budget reported for the models of both OCR kinds. */
-export function geminiGateInput(status: GeminiBudgetStatus, config: GeminiConfig, tokensPerTask: Readonly<Record<OcrKind, number>>): GeminiGateInput {
+export function geminiGateInput(status: GeminiBudgetStatus, config: GeminiConfig, tokensPerTask: Readonly<Record<OcrKind, number>>, configFault: string | null = null): GeminiGateInput {
   const models: Record<string, GeminiModelHeadroom> = {};
   for (const [model, budget] of Object.entries(status.models)) {
     models[model] = {
@@ -145,7 +152,7 @@ export function geminiGateInput(status: GeminiBudgetStatus, config: GeminiConfig
       dayResetsAt: status.dayResetsAt,
     };
   }
-  return { models, kindModels: ocrKindModels(config), tokensPerTask };
+  return { models, kindModels: ocrKindModels(config), tokensPerTask, configFault };
 }
 
 /** The models the gate reads: those of every OCR kind. */
