@@ -1,0 +1,215 @@
+/** One job's run: the handler under its job lease and abort signal, then its outcome reported. */
+import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
+import type { JobHandler, JobOutcome } from "./job-handler.ts";
+import { classifyFailure, RetryableJobError } from "./job-errors.ts";
+import { LeaseLostError, type ClaimedJob, type JobQueue } from "./job-queue.ts";
+import { startLeaseRenewal } from "./lease-renewal.ts";
+import { recordOutcome } from "./record-outcome.ts";
+import { report, type ReportKind, type ReportResult } from "./report.ts";
+import type { RunnerConfig } from "./runner-config.ts";
+import type { Logger } from "./structured-log.ts";
+
+/**
+ * After aborting a handler, how long to wait for it to give up before the
+ * job is reported anyway. A handler that ignores its signal must not hold the
+ * runner past SIGKILL: Spot allows 120 s, the grace takes at most 110.
+ */
+export const HANDLER_ABORT_SETTLE_MS = 5_000;
+
+/** What one job's run needs from the runner around it. */
+export interface RunJobContext {
+  config: RunnerConfig;
+  queue: JobQueue;
+  handle: JobHandler;
+  log: Logger;
+  /** Aborted when the runner drains: the job gets the shutdown grace, then is aborted. */
+  draining: AbortSignal;
+}
+
+export type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "released-configuration" | "lease-lost" | "unreported";
+
+export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNext: boolean): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
+  const { config, queue, handle, draining } = context;
+  const log = context.log.child({ job_id: job.id, attempt: job.attempt, document_source: job.documentSource });
+  const startedAt = Date.now();
+
+  // A claim that raced with SIGTERM: hand the job straight back.
+  if (draining.aborted) {
+    const released = await report(log, "release", () => queue.release(job), () => job.leaseExpiresAt.getTime());
+    log.info("job released unstarted: claimed as the runner began draining", released.ok ? { status_id: released.value } : { outcome: released.why });
+    return { result: released.ok ? "released" : "unreported" };
+  }
+  log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
+
+  const stopJob = new AbortController();
+  let stopReason: "shutdown" | "lease-lost" | undefined;
+  const abortJob = (reason: "shutdown" | "lease-lost", detail: string) => {
+    if (stopJob.signal.aborted) return;
+    stopReason = reason;
+    log.warn("aborting the job handler", { reason, detail });
+    stopJob.abort(new Error(`job aborted: ${detail}`));
+  };
+
+  // Set while the outcome is being recorded; resolves true once it landed.
+  let reportLanded: Promise<boolean> | undefined;
+  const heartbeat = startLeaseRenewal({
+    what: "job lease",
+    renew: async () => {
+      try {
+        return { held: true, expiresAt: (await queue.heartbeat(job)).getTime() };
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          // Our own completion, fail or release ends the lease: a heartbeat
+          // that raced with it and lost is not a lost job.
+          if (reportLanded !== undefined && (await reportLanded)) return { held: true, expiresAt: Date.now() };
+          return { held: false, reason: error.message };
+        }
+        throw error;
+      }
+    },
+    intervalMs: Math.floor((config.jobLeaseSeconds * 1000) / 3),
+    expiresAt: job.leaseExpiresAt.getTime(),
+    log,
+    onLost: (reason) => abortJob("lease-lost", reason),
+  });
+
+  /**
+   * Records a transition while the heartbeat keeps the job lease alive, so a
+   * report that has to wait out a database outage still holds the lease it
+   * reports under. Retries until it lands or the lease is gone.
+   */
+  const reportUnderLease = async <T>(what: ReportKind, call: () => Promise<T>): Promise<ReportResult<T>> => {
+    let settle: (landed: boolean) => void = () => {};
+    reportLanded = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    const reported = await report(log, what, call, () => (heartbeat.lost ? undefined : heartbeat.expiresAt)).catch((error: unknown) => {
+      settle(false);
+      throw error;
+    });
+    settle(reported.ok);
+    return reported;
+  };
+
+  // On shutdown the job keeps running for the grace period, then is aborted.
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onDrain = () => {
+    log.info("shutdown: letting the job finish within the grace period", { grace_ms: config.shutdownGraceMs });
+    graceTimer = setTimeout(() => abortJob("shutdown", "the shutdown grace period ended"), config.shutdownGraceMs);
+  };
+  draining.addEventListener("abort", onDrain, { once: true });
+
+  try {
+    let settled: { ok: true; outcome: JobOutcome; afterAbort: boolean } | { ok: false; error: unknown } | undefined;
+    try {
+      const running = Promise.resolve()
+        .then(() => handle(job, { signal: stopJob.signal, log }))
+        .then(
+          // Whether the handler returned before or after we aborted it decides whether its result counts.
+          (outcome) => ({ ok: true as const, outcome, afterAbort: stopJob.signal.aborted }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+      settled = await untilSettledOrAbandoned(running, stopJob.signal);
+    } finally {
+      draining.removeEventListener("abort", onDrain);
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+    }
+
+    const durationMs = Date.now() - startedAt;
+    if (stopReason === "lease-lost" || heartbeat.lost) {
+      log.warn("job dropped: its lease is no longer ours, so nothing is written", { duration_ms: durationMs });
+      return { result: "lease-lost" };
+    }
+
+    if (settled?.ok && settled.afterAbort) {
+      // Cut short by us: whatever it returned may be partial, so it is never recorded as a result.
+      log.warn("the handler returned after it was aborted; its result is not recorded", { duration_ms: durationMs });
+      settled = undefined;
+    }
+
+    if (settled?.ok) {
+      const outcome = settled.outcome;
+      const mismatch = outcomeMismatch(job, outcome);
+      if (mismatch === undefined) {
+        // Not draining: claim the next job in the same round trip. (Should a
+        // retry follow a lost reply, the first call's claim is never seen; its
+        // lease expires and the reaper returns that job.)
+        const claimNext = mayClaimNext && !draining.aborted;
+        const completed = await reportUnderLease("complete", () => recordOutcome(queue, job, outcome, claimNext));
+        if (completed.ok) {
+          log.info("job completed", { status_id: completed.value.status, duration_ms: durationMs });
+          return { result: "completed", ...(completed.value.next ? { claimedNext: completed.value.next } : {}) };
+        }
+        if (completed.why !== "refused") return { result: "unreported" };
+        // The database refused the result itself (blank OCR text, a malformed
+        // path): it is a failed attempt, recorded as one below.
+        settled = { ok: false, error: new RetryableJobError(`the result was refused: ${errorMessage(completed.error)}`) };
+      } else {
+        settled = { ok: false, error: new Error(mismatch) };
+      }
+    }
+
+    if (stopReason === "shutdown") {
+      // The handler was cut short by us, not by the document: no attempt spent.
+      const released = await reportUnderLease("release", () => queue.release(job));
+      if (!released.ok) return { result: "unreported" };
+      log.info("job released at shutdown", { status_id: released.value, duration_ms: durationMs });
+      return { result: "released" };
+    }
+
+    const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
+    if (failure.disposition === "infrastructure" || failure.disposition === "configuration") {
+      const released = await reportUnderLease("release", () => queue.releaseAfterInfrastructureFailure(job, log.redact(failure.message), failure.kind));
+      log.warn("job released after an infrastructure failure (no attempt spent)", {
+        error: failure.message,
+        error_kind: failure.kind,
+        ...(released.ok ? { status_id: released.value } : { outcome: released.why }),
+        duration_ms: durationMs,
+      });
+      if (!released.ok) return { result: "unreported" };
+      return { result: failure.disposition === "configuration" ? "released-configuration" : "released-infrastructure" };
+    }
+    const isFinal = failure.disposition === "final";
+    const failed = await reportUnderLease("fail", () => queue.fail(job, log.redact(failure.message), isFinal, failure.kind));
+    if (!failed.ok) return { result: "unreported" };
+    log.warn("job failed", { disposition: failure.disposition, error_kind: failure.kind, error: failure.message, status_id: failed.value, duration_ms: durationMs });
+    return { result: "failed" };
+  } finally {
+    // Only now: the heartbeat had to outlive the report. After this no
+    // heartbeat runs, so none can find the lease gone and cry wolf.
+    await heartbeat.stop();
+  }
+}
+
+/**
+ * Waits for the handler; once `stop` fires, gives it HANDLER_ABORT_SETTLE_MS
+ * to give up, then resolves undefined so the job can be reported anyway.
+ */
+async function untilSettledOrAbandoned<T>(running: Promise<T>, stop: AbortSignal): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const abandoned = new Promise<undefined>((resolve) => {
+    const startSettleTimer = () => {
+      timer = setTimeout(() => resolve(undefined), HANDLER_ABORT_SETTLE_MS);
+    };
+    if (stop.aborted) startSettleTimer();
+    else {
+      onAbort = startSettleTimer;
+      stop.addEventListener("abort", onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([running, abandoned]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    if (onAbort !== undefined) stop.removeEventListener("abort", onAbort);
+  }
+}
+
+function outcomeMismatch(job: ClaimedJob, outcome: JobOutcome): string | undefined {
+  const expected = job.kind === "registre" ? "extracted" : "ocr";
+  // Checked at run time too: a handler written in plain JS may return anything.
+  const actual: unknown = (outcome as Partial<JobOutcome> | undefined)?.kind;
+  if (actual === expected) return undefined;
+  return `the ${job.kind} handler returned outcome ${JSON.stringify(actual)}; expected "${expected}"`;
+}
