@@ -22,7 +22,7 @@ import { parseRegistreConfig } from "../runners/registre/registre-config.ts";
 import { registreJobHandler } from "../runners/registre/registre-job-handler.ts";
 import { RegistryAccounts } from "../runners/registre/registry-accounts.ts";
 import { RegistrySession } from "../runners/registre/registry-session.ts";
-import { createDocumentStorage } from "../runners/storage/document-storage.ts";
+import { createDocumentStorage } from "../runners/storage/create-document-storage.ts";
 import { chromiumDescendants, totalPssBytes } from "../tests/registre/process-tree.ts";
 
 const DOCUMENTS_PER_ROUND = 9;

@@ -12,7 +12,8 @@ import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-b
 import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
-import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
+import { createDocumentStorage } from "../storage/create-document-storage.ts";
+import { parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
 import { ocrJobHandler } from "./ocr-job-handler.ts";
 import { parseOcrSettings, type OcrSettings } from "./ocr-config.ts";
 import { loadPrompt, PROMPT_NAMES } from "./prompts.ts";

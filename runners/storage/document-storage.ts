@@ -9,8 +9,6 @@
  */
 import { z } from "zod";
 import { setValues } from "../../supabase/functions/_shared/env-values.ts";
-import { LocalDirectoryStorage } from "./local-directory-storage.ts";
-import { SupabaseStorage } from "./supabase-storage.ts";
 
 export interface DocumentStorage {
   /** Stores `bytes` at `path` ("bucket/filename"), replacing what was there. */
@@ -66,10 +64,6 @@ export function parseStorageConfig(env: Readonly<Record<string, string | undefin
     (name): name is string => name !== undefined,
   );
   throw new StorageConfigError(`Invalid storage configuration: ${missing.join(" and ")} missing (or set STORAGE_LOCAL_DIR for a local directory)`);
-}
-
-export function createDocumentStorage(config: StorageConfig): DocumentStorage {
-  return config.kind === "local-directory" ? new LocalDirectoryStorage(config.root) : new SupabaseStorage(config.url, config.key);
 }
 
 /**
