@@ -71,7 +71,7 @@ export async function claimLoop(context: ClaimLoopContext): Promise<RunnerExitCo
     const { result, claimedNext } = await runJob(job, context, jobsTaken < config.maxJobs);
     next = claimedNext;
     idleSince = Date.now();
-    if (result === "released-configuration") {
+    if (result === "released-configuration" || result === "rejected") {
       // Every job would fail alike: stop the pool rather than cycle the queue.
       // (A released job claimed nothing next: only a completion claims one.)
       log.error("the deployment is misconfigured; exiting so no job is spent on it", {});

@@ -1,7 +1,7 @@
 /** One job's run: the handler under its job lease and abort signal, then its outcome reported. */
 import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 import type { JobHandler, JobOutcome } from "./job-handler.ts";
-import { classifyFailure, RetryableJobError } from "./job-errors.ts";
+import { classifyFailure, ConfigurationError, RetryableJobError } from "./job-errors.ts";
 import { LeaseLostError, type ClaimedJob, type JobQueue } from "./job-queue.ts";
 import { startLeaseRenewal } from "./lease-renewal.ts";
 import { recordOutcome } from "./record-outcome.ts";
@@ -26,7 +26,18 @@ export interface RunJobContext {
   draining: AbortSignal;
 }
 
-export type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "released-configuration" | "lease-lost" | "unreported";
+/**
+ * How one job's run ended, for the claim loop. "rejected": the database
+ * refused the runner's report whatever the values (a grant or function
+ * missing) and even the release did not land: as misconfigured as
+ * "released-configuration".
+ */
+export type JobResult = "completed" | "failed" | "released" | "released-infrastructure" | "released-configuration" | "rejected" | "lease-lost" | "unreported";
+
+/** The result of a report that did not land. */
+function notRecorded(reported: { readonly why: string }): JobResult {
+  return reported.why === "rejected" ? "rejected" : "unreported";
+}
 
 export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNext: boolean): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
   const { config, queue, handle, draining } = context;
@@ -35,9 +46,12 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
 
   // A claim that raced with SIGTERM: hand the job straight back.
   if (draining.aborted) {
-    const released = await report(log, "release", () => queue.release(job), () => job.leaseExpiresAt.getTime());
+    const released = await report(log, "release", () => queue.release(job), {
+      leaseExpiresAt: () => job.leaseExpiresAt.getTime(),
+      deadlineAt: Date.now() + config.reportDeadlineMs,
+    });
     log.info("job released unstarted: claimed as the runner began draining", released.ok ? { status_id: released.value } : { outcome: released.why });
-    return { result: released.ok ? "released" : "unreported" };
+    return { result: released.ok ? "released" : notRecorded(released) };
   }
   log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
 
@@ -76,14 +90,17 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
   /**
    * Records a transition while the heartbeat keeps the job lease alive, so a
    * report that has to wait out a database outage still holds the lease it
-   * reports under. Retries until it lands or the lease is gone.
+   * reports under. Retries until it lands, the lease is gone or
+   * RUNNER_REPORT_DEADLINE_SECONDS pass (then the heartbeat stops with
+   * this function, the lease lapses and the reaper requeues the job).
    */
   const reportUnderLease = async <T>(what: ReportKind, call: () => Promise<T>): Promise<ReportResult<T>> => {
     let settle: (landed: boolean) => void = () => {};
     reportLanded = new Promise<boolean>((resolve) => {
       settle = resolve;
     });
-    const reported = await report(log, what, call, () => (heartbeat.lost ? undefined : heartbeat.expiresAt)).catch((error: unknown) => {
+    const limits = { leaseExpiresAt: () => (heartbeat.lost ? undefined : heartbeat.expiresAt), deadlineAt: Date.now() + config.reportDeadlineMs };
+    const reported = await report(log, what, call, limits).catch((error: unknown) => {
       settle(false);
       throw error;
     });
@@ -140,10 +157,15 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
           log.info("job completed", { status_id: completed.value.status, duration_ms: durationMs });
           return { result: "completed", ...(completed.value.next ? { claimedNext: completed.value.next } : {}) };
         }
-        if (completed.why !== "refused") return { result: "unreported" };
-        // The database refused the result itself (blank OCR text, a malformed
-        // path): it is a failed attempt, recorded as one below.
-        settled = { ok: false, error: new RetryableJobError(`the result was refused: ${errorMessage(completed.error)}`) };
+        if (completed.why === "refused") {
+          // The database refused the result itself (blank OCR text, a malformed
+          // path, a value past a limit): it is a failed attempt, recorded as one below.
+          settled = { ok: false, error: new RetryableJobError(`the result was refused: ${errorMessage(completed.error)}`) };
+        } else if (completed.why === "rejected") {
+          // The database refuses this runner (a grant or a function missing):
+          // the deployment's fault; release the job and stop the pool.
+          settled = { ok: false, error: new ConfigurationError(`the database rejected the runner's result: ${errorMessage(completed.error)}`) };
+        } else return { result: "unreported" };
       } else {
         settled = { ok: false, error: new Error(mismatch) };
       }
@@ -152,7 +174,7 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
     if (stopReason === "shutdown") {
       // The handler was cut short by us, not by the document: no attempt spent.
       const released = await reportUnderLease("release", () => queue.release(job));
-      if (!released.ok) return { result: "unreported" };
+      if (!released.ok) return { result: notRecorded(released) };
       log.info("job released at shutdown", { status_id: released.value, duration_ms: durationMs });
       return { result: "released" };
     }
@@ -166,12 +188,12 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
         ...(released.ok ? { status_id: released.value } : { outcome: released.why }),
         duration_ms: durationMs,
       });
-      if (!released.ok) return { result: "unreported" };
+      if (!released.ok) return { result: notRecorded(released) };
       return { result: failure.disposition === "configuration" ? "released-configuration" : "released-infrastructure" };
     }
     const isFinal = failure.disposition === "final";
     const failed = await reportUnderLease("fail", () => queue.fail(job, log.redact(failure.message), isFinal, failure.kind));
-    if (!failed.ok) return { result: "unreported" };
+    if (!failed.ok) return { result: notRecorded(failed) };
     log.warn("job failed", { disposition: failure.disposition, error_kind: failure.kind, error: failure.message, status_id: failed.value, duration_ms: durationMs });
     return { result: "failed" };
   } finally {

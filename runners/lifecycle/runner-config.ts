@@ -94,6 +94,15 @@ const runnerEnvSchema = z.object({
    * and released. @default 100 (inside Fargate Spot's 120 s)
    */
   SHUTDOWN_GRACE_SECONDS: seconds.pipe(z.number().max(MAX_SHUTDOWN_GRACE_SECONDS, { error: `must be at most ${MAX_SHUTDOWN_GRACE_SECONDS} (SIGKILL follows SIGTERM after 120 s)` })).default(100),
+  /**
+   * How long a runner keeps trying to record one job's outcome (complete,
+   * fail, release) through database errors that may pass, while the
+   * heartbeat holds the job lease. Past it the heartbeat stops, the lease
+   * lapses and the reaper requeues the job: a report that can never succeed
+   * must not hold the job, the task and its capacity until SIGKILL.
+   * @default 120 (a database restart or failover)
+   */
+  RUNNER_REPORT_DEADLINE_SECONDS: seconds.default(120),
   /** Infrastructure failures in a row after which the runner stops claiming and exits non-zero. @default 3 */
   RUNNER_MAX_INFRASTRUCTURE_FAILURES: count.default(3),
   /**
@@ -128,6 +137,8 @@ export interface RunnerConfig {
   /** Whole seconds: `claim_jobs` and `heartbeat_job` take an integer. */
   readonly jobLeaseSeconds: number;
   readonly shutdownGraceMs: number;
+  /** RUNNER_REPORT_DEADLINE_SECONDS in ms. */
+  readonly reportDeadlineMs: number;
   readonly maxInfrastructureFailures: number;
   readonly maxJobs: number;
   readonly workerId: string;
@@ -185,6 +196,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     handBackMs: Math.round(e.RUNNER_HAND_BACK_SECONDS * 1000),
     jobLeaseSeconds: e.JOB_LEASE_SECONDS ?? DEFAULT_JOB_LEASE_SECONDS[jobKind],
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
+    reportDeadlineMs: Math.round(e.RUNNER_REPORT_DEADLINE_SECONDS * 1000),
     maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
     maxJobs: e.RUNNER_MAX_JOBS,
     workerId: e.WORKER_ID ?? `${hostname()}-${process.pid}`,
