@@ -1,7 +1,7 @@
 /** One job's run: the handler under its job lease and abort signal, then its outcome reported. */
 import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 import type { JobHandler, JobOutcome } from "./job-handler.ts";
-import { classifyFailure, ConfigurationError, RetryableJobError } from "./job-errors.ts";
+import { classifyFailure, ConfigurationError, InfrastructureError, RetryableJobError } from "./job-errors.ts";
 import { LeaseLostError, type ClaimedJob, type JobQueue } from "./job-queue.ts";
 import { startLeaseRenewal } from "./lease-renewal.ts";
 import { recordOutcome } from "./record-outcome.ts";
@@ -56,8 +56,8 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
   log.info("job claimed", { lease_expires_at: job.leaseExpiresAt });
 
   const stopJob = new AbortController();
-  let stopReason: "shutdown" | "lease-lost" | undefined;
-  const abortJob = (reason: "shutdown" | "lease-lost", detail: string) => {
+  let stopReason: "shutdown" | "lease-lost" | "deadline" | undefined;
+  const abortJob = (reason: "shutdown" | "lease-lost" | "deadline", detail: string) => {
     if (stopJob.signal.aborted) return;
     stopReason = reason;
     log.warn("aborting the job handler", { reason, detail });
@@ -115,6 +115,8 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
     graceTimer = setTimeout(() => abortJob("shutdown", "the shutdown grace period ended"), config.shutdownGraceMs);
   };
   draining.addEventListener("abort", onDrain, { once: true });
+  // A hung handler must not hold the job and the capacity while the heartbeat renews.
+  const runTimer = setTimeout(() => abortJob("deadline", `the job ran past its maximum run time of ${config.maxRunMs / 1000} s (JOB_MAX_RUN_SECONDS)`), config.maxRunMs);
 
   try {
     let settled: { ok: true; outcome: JobOutcome; afterAbort: boolean } | { ok: false; error: unknown } | undefined;
@@ -130,6 +132,7 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
     } finally {
       draining.removeEventListener("abort", onDrain);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
+      clearTimeout(runTimer);
     }
 
     const durationMs = Date.now() - startedAt;
@@ -179,7 +182,12 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
       return { result: "released" };
     }
 
-    const failure = classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
+    // Past its maximum run time the handler was cut short by us: whatever it
+    // threw on the way out (an AbortError) is not the document's verdict.
+    const failure =
+      stopReason === "deadline"
+        ? classifyFailure(new InfrastructureError(`the job ran past its maximum run time of ${config.maxRunMs / 1000} s and was aborted`))
+        : classifyFailure(settled === undefined ? new Error("the handler did not settle") : settled.error);
     if (failure.disposition === "infrastructure" || failure.disposition === "configuration") {
       const released = await reportUnderLease("release", () => queue.releaseAfterInfrastructureFailure(job, log.redact(failure.message), failure.kind));
       log.warn("job released after an infrastructure failure (no attempt spent)", {

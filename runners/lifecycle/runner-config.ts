@@ -36,6 +36,23 @@ export const DEFAULT_JOB_LEASE_SECONDS: Readonly<Record<JobKind, number>> = {
 };
 
 /**
+ * Default longest run of one job per kind, in seconds, after which the
+ * handler is aborted and the job released as infrastructure (no attempt
+ * spent; max_infrastructure_releases ends a job that always hangs): a hung
+ * handler must not hold its job and the task's capacity while the heartbeat
+ * renews. Each is several times the longest legitimate run:
+ * - registre 900: a few pages and the registry's own waits (it has been
+ *   seen making a user wait minutes for a document, docs/domain.md);
+ * - index-ocr and acte-ocr 1800: tens of pages, each rasterized and sent
+ *   to Gemini through the shared budget, which can make a call wait.
+ */
+export const DEFAULT_JOB_MAX_RUN_SECONDS: Readonly<Record<JobKind, number>> = {
+  registre: 900,
+  "index-ocr": 1800,
+  "acte-ocr": 1800,
+};
+
+/**
  * Fargate Spot sends SIGTERM two minutes before SIGKILL (and ECS's largest
  * stopTimeout is 120 s); the grace must leave time to abort the handler,
  * release the job and release the ledger lease.
@@ -89,6 +106,8 @@ const runnerEnvSchema = z.object({
   RUNNER_HAND_BACK_SECONDS: seconds.default(2),
   /** Job lease length (see DEFAULT_JOB_LEASE_SECONDS). @default per kind: registre 300, index-ocr 600, acte-ocr 300 */
   JOB_LEASE_SECONDS: wholeSeconds.optional(),
+  /** Longest run of one job before it is aborted and released as infrastructure (see DEFAULT_JOB_MAX_RUN_SECONDS). @default per kind: registre 900, index-ocr 1800, acte-ocr 1800 */
+  JOB_MAX_RUN_SECONDS: seconds.optional(),
   /**
    * After SIGTERM, how long the current job may run on before it is aborted
    * and released. @default 100 (inside Fargate Spot's 120 s)
@@ -137,6 +156,8 @@ export interface RunnerConfig {
   /** Whole seconds: `claim_jobs` and `heartbeat_job` take an integer. */
   readonly jobLeaseSeconds: number;
   readonly shutdownGraceMs: number;
+  /** JOB_MAX_RUN_SECONDS (or the kind's default) in ms. */
+  readonly maxRunMs: number;
   /** RUNNER_REPORT_DEADLINE_SECONDS in ms. */
   readonly reportDeadlineMs: number;
   readonly maxInfrastructureFailures: number;
@@ -196,6 +217,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     handBackMs: Math.round(e.RUNNER_HAND_BACK_SECONDS * 1000),
     jobLeaseSeconds: e.JOB_LEASE_SECONDS ?? DEFAULT_JOB_LEASE_SECONDS[jobKind],
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
+    maxRunMs: Math.round((e.JOB_MAX_RUN_SECONDS ?? DEFAULT_JOB_MAX_RUN_SECONDS[jobKind]) * 1000),
     reportDeadlineMs: Math.round(e.RUNNER_REPORT_DEADLINE_SECONDS * 1000),
     maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
     maxJobs: e.RUNNER_MAX_JOBS,
