@@ -96,6 +96,27 @@ describe("RunTask and its lease", () => {
     expect(startedHere()).toHaveLength(0);
   });
 
+  it("keeps the lease when a retry is refused after an unknown outcome (the first call may have started the task)", async () => {
+    const { ledger, deps, logs } = harness();
+    const held = await lease(ledger);
+    server.failNextRunTaskRequests(1, { status: 500, awsType: "ServerException" });
+    // Between the attempts: ECS throttles the retry, a definite refusal of that call only.
+    const start = await startRunnerTask(
+      {
+        ...deps,
+        retryDelayMs: (retry) => {
+          if (retry === 1) server.failNextRunTaskRequests(1, { status: 400, awsType: "ThrottlingException", message: "Rate exceeded" });
+          return 50;
+        },
+      },
+      held,
+    );
+    expect(start).toMatchObject({ status: "unknown", error: expect.stringMatching(/ThrottlingException/) });
+    expect((await ledger.snapshot()).leases.map((live) => live.id)).toEqual([held.id]);
+    expect(logs.some((entry) => String(entry["msg"]).startsWith("RunTask retry refused after an unknown outcome; lease kept"))).toBe(true);
+    server.failNextRunTaskRequests(0, { status: 500, awsType: "ServerException" });
+  });
+
   it.each([
     { refusal: "failures[]", inject: () => server.failNextRunTasks(1, "RESOURCE:MEMORY"), error: /RESOURCE:MEMORY/ },
     { refusal: "a 4xx", inject: () => server.failNextRunTaskRequests(1, { status: 400, awsType: "ClientException" }), error: /HTTP 400 ClientException/ },
