@@ -68,7 +68,9 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
   let locked;
   let workFailure: unknown;
   try {
-    locked = await lock.withLock((held) =>
+    // Never waits for a running dispatch: it leaves a mark, and the running
+    // one dispatches again once done (see runCoalesced).
+    locked = await lock.runCoalesced((held) =>
       dispatchHoldingLock(deps, reason, held.signal).catch((error: unknown) => {
         workFailure = error;
         throw error;
@@ -79,7 +81,7 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
     // Anything else failed in taking the lock: that is Upstash.
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
   }
-  if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; the next tick retries` };
+  if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; it dispatches again once done` };
   return locked.value;
 }
 
