@@ -96,7 +96,7 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
     config,
     session,
     storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
-    cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), ""),
+    cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), "", "dev"),
   });
   let peakPss = 0;
   let processesAtPeak = 0;

@@ -69,7 +69,7 @@ async function main(): Promise<number> {
     return await runRunner({
       config,
       log,
-      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix) }),
+      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix, config.environment) }),
     });
   } finally {
     await session.close();

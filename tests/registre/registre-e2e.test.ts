@@ -181,7 +181,7 @@ describe("the registre runner on the local stack", () => {
     await stack.registry.stop();
     const redis = new IoRedis(stack.urls.redis);
     try {
-      await waitFor("the job released", async () => (await rowOf(id))?.status_id === 1 && (await redis.pttl(registryCooldownKey(""))) > 0, 20_000);
+      await waitFor("the job released", async () => (await rowOf(id))?.status_id === 1 && (await redis.pttl(registryCooldownKey("", "dev"))) > 0, 20_000);
       expect(await rowOf(id)).toMatchObject({ attempts: 0 });
 
       // While the pause lasts, dispatch starts no registre task even with a row waiting.
@@ -193,7 +193,7 @@ describe("the registre runner on the local stack", () => {
 
       await stack.registry.restart();
       stack.registry.setBehaviour({ hangSearches: false });
-      await waitFor("the cooldown to end", async () => (await redis.pttl(registryCooldownKey(""))) < 0, 15_000);
+      await waitFor("the cooldown to end", async () => (await redis.pttl(registryCooldownKey("", "dev"))) < 0, 15_000);
     } finally {
       redis.disconnect();
     }

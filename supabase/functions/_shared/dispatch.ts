@@ -107,7 +107,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
 
   const tasks = countTasks(snapshot, config.environment);
   // The registry unreachable (registry-cooldown.ts): no registre task until the pause ends; the other kinds plan as usual.
-  const registryPausedMs = await new RegistryCooldown(redis, config.redisKeyPrefix).remainingMs().catch(() => 0);
+  const registryPausedMs = await new RegistryCooldown(redis, config.redisKeyPrefix, config.environment).remainingMs().catch(() => 0);
   if (registryPausedMs > 0 && backlog.registre.waiting > 0) deps.log({ level: "info", msg: "registre dispatch paused: the registry was unreachable", paused_ms: registryPausedMs });
   const plan = planDispatch({
     environment: config.environment,
