@@ -68,7 +68,8 @@ const wholeSeconds = z
   .string()
   .regex(/^\d+$/, { error: "must be a whole number of seconds such as 300" })
   .transform(Number)
-  .pipe(z.number().min(1, { error: "must be at least 1" }).max(86_400, { error: "must be at most 86400 (a day)" }));
+  // 3600: the most queue.claim_jobs and heartbeat_job grant (migration 20261205030300).
+  .pipe(z.number().min(1, { error: "must be at least 1" }).max(3_600, { error: "must be at most 3600 (an hour: the queue refuses longer leases)" }));
 const count = z
   .string()
   .regex(/^\d+$/, { error: "must be a whole number such as 3" })
