@@ -152,8 +152,8 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
       const mismatch = outcomeMismatch(job, outcome);
       if (mismatch === undefined) {
         // Not draining: claim the next job in the same round trip. (Should a
-        // retry follow a lost reply, the first call's claim is never seen; its
-        // lease expires and the reaper returns that job.)
+        // retry follow a lost reply, the SQL replays the first call's answer,
+        // its claim included: migration 20261205030500.)
         const claimNext = mayClaimNext && !draining.aborted;
         const completed = await reportUnderLease("complete", () => recordOutcome(queue, job, outcome, claimNext));
         if (completed.ok) {
