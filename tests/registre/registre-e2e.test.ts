@@ -5,6 +5,7 @@
  * byte for byte, rows end at 3 (5 for plans) or at 4 with the site's words.
  * Then the replica misbehaves: slow, hung, sessions expired, stopped.
  */
+import { signHint } from "../../supabase/functions/_shared/hint-signature.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,12 +56,14 @@ const rowsOf = (ids: string[]) =>
   sql<Row[]>`select id, document_number, status_id, attempts, supabase_path, error_message, worker_id from extraction_queue where id in ${sql(ids)}`;
 const rowOf = async (id: string) => (await rowsOf([id]))[0];
 
-const callDispatch = () =>
-  fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
+const callDispatch = async () => {
+  const body = JSON.stringify({ reason: "test tick" });
+  return fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${stack.secrets.dispatchSecret}` },
-    body: JSON.stringify({ reason: "test tick" }),
+    headers: { "content-type": "application/json", ...(await signHint(stack.secrets.dispatchSecret, Date.now() / 1000, body)) },
+    body,
   });
+};
 
 beforeAll(async () => {
   storageDir = await mkdtemp(join(tmpdir(), "registre-e2e-storage-"));
