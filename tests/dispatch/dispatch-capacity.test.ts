@@ -116,6 +116,24 @@ describe("dispatch and the shared budget", () => {
     expect(server.tasks().slice(before)).toHaveLength(1);
   });
 
+  it("an environment whose lease TTL and weights differ from the stored shared settings starts nothing, naming each", async () => {
+    const before = server.tasks().length;
+    const prod = dispatcherFor("prod", {});
+    const dev = dispatcherFor("dev", { LEDGER_LEASE_TTL_SECONDS: "900", DISPATCH_WEIGHTS: "prod=1,staging=1,dev=5" });
+    await prod.ledger.setLimits("if-missing");
+    expect((await prod.run()).refused).toEqual([]);
+    await insertActes(1);
+    const outcome = await dev.run();
+    expect(outcome.started).toEqual([]);
+    expect(outcome.refused).toHaveLength(1);
+    expect(outcome.refused[0]?.reason).toMatch(/shared settings differ/);
+    expect(outcome.refused[0]?.reason).toMatch(/DISPATCH_WEIGHTS: dev=5,staging=1,prod=1 here, dev=1,staging=2,prod=3 stored/);
+    expect(outcome.refused[0]?.reason).toMatch(/LEDGER_LEASE_TTL_SECONDS: 900 here, 300 stored/);
+    expect(server.tasks().slice(before)).toHaveLength(0);
+    // The same settings as stored: it starts.
+    expect((await prod.run()).started.map((start) => start.kind)).toEqual(["registre"]);
+  });
+
   it("two environments with different limits: the second is refused, naming the difference, and starts nothing", async () => {
     const before = server.tasks().length;
     // prod's budget: 6.4 vCPU, room for 2 registre. dev believes in 12.8.

@@ -12,7 +12,7 @@ let database: FreshDatabase;
 
 beforeAll(async () => {
   database = await createFreshDatabase();
-  await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
+  await database.sql`update private.dispatch_hint_throttle set min_interval = '0', min_insert_interval = '0'`;
 });
 afterAll(async () => {
   await database?.drop();

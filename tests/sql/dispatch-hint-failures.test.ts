@@ -18,7 +18,7 @@ const warnings: string[] = [];
 
 beforeAll(async () => {
   database = await createFreshDatabase();
-  await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
+  await database.sql`update private.dispatch_hint_throttle set min_interval = '0', min_insert_interval = '0'`;
   await database.sql.unsafe(`alter database ${database.name} set app.functions_url = 'http://127.0.0.1:9'`);
   await database.sql.unsafe(`alter database ${database.name} set app.dispatch_secret = 'local-dispatch-secret-of-32-characters'`);
   await database.sql.unsafe(`create schema net`);

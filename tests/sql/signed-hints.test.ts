@@ -21,7 +21,7 @@ let login: RunnerLogin;
 
 beforeAll(async () => {
   database = await createFreshDatabase();
-  await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
+  await database.sql`update private.dispatch_hint_throttle set min_interval = '0', min_insert_interval = '0'`;
   await database.sql`update private.request_dispatch_throttle set min_interval = '0'`;
   await database.sql.unsafe(`alter database ${database.name} set app.functions_url = 'http://127.0.0.1:9'`);
   await database.sql.unsafe(`alter database ${database.name} set app.dispatch_secret = '${SECRET}'`);

@@ -15,6 +15,7 @@ import { RegistryCooldown } from "./registry-cooldown.ts";
 import { errorMessage } from "./error-message.ts";
 import { startRunnerTask } from "./start-runner-task.ts";
 import { recordTaskStarted } from "./runner-task-records.ts";
+import { sharedSettingsOf, SharedSettingsBoard, type SettingsVerdict } from "./shared-settings.ts";
 import { returnLeasesOfStoppedTasks, type ReturnedLease } from "./stopped-task-leases.ts";
 
 /**
@@ -97,7 +98,9 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   let budget: GeminiBudgetStatus;
   let others;
   let returned: ReturnedLease[];
+  let settings: SettingsVerdict;
   try {
+    settings = await new SharedSettingsBoard(redis, redisKeyPrefixes(config.redisKeyPrefix).sharedSettings).check(sharedSettingsOf(config));
     // First, so the plan sees the room of tasks that stopped before their runner registered.
     returned = await returnLeasesOfStoppedTasks({ ledger, ecs: deps.ecs, environment: config.environment, log: deps.log });
     [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.status(gatedModels(config.capacity.gemini)), board.others(config.environment, config.weights)]);
@@ -133,8 +136,14 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   const waitingForRoom = new Set<JobKind>(plan.waitingForRoom);
   const failed: { kind: JobKind; error: string }[] = [];
   const unknown: { kind: JobKind; leaseId: string; error: string }[] = [];
+  if (!settings.ok) deps.log({ level: "error", msg: "starting nothing: the shared settings differ", error: settings.message });
   starting: for (const kind of JOB_KINDS) {
     for (let i = 0; i < plan.start[kind]; i += 1) {
+      if (!settings.ok) {
+        // Over-admitting or splitting the shared budget is worse than waiting for the fix.
+        refused.push({ kind, reason: settings.message });
+        break;
+      }
       if (lockHeld.aborted) {
         // Another dispatch may hold the lock now and plan over the same room: start nothing more.
         refused.push({ kind, reason: `the dispatch lock was lost (${errorMessage(lockHeld.reason)}); the next dispatch starts the rest` });

@@ -13,5 +13,6 @@ export function redisKeyPrefixes(prefix: string) {
     dispatchLock: `${prefix}dispatch:lock`,
     environmentDemand: `${prefix}dispatch:demand`,
     unmetDemand: `${prefix}dispatch:unmet`,
+    sharedSettings: `${prefix}dispatch:shared-settings`,
   } as const;
 }
