@@ -7,6 +7,7 @@
  *   UPSTASH_REDIS_REST_URL=... UPSTASH_REDIS_REST_TOKEN=... \
  *   STORAGE_LOCAL_DIR=/path/to/storage node_modules/.bin/tsx runners/ocr/main.ts
  */
+import { parseGeminiDayShares, type GeminiDayShares } from "../../supabase/functions/_shared/gemini-day-shares.ts";
 import { Redis } from "@upstash/redis";
 import { GeminiRateBudget } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
 import { parseRunnerConfig, type RunnerConfig } from "../lifecycle/runner-config.ts";
@@ -34,7 +35,8 @@ Gemini: GEMINI_API_KEY, GEMINI_BASE_URL (test server), GEMINI_FAST_MODEL
 (gemini-2.5-flash), GEMINI_BOOST_MODEL (gemini-2.5-pro), GEMINI_LIMITS,
 GEMINI_CALL_TIMEOUT_MS (180000), GEMINI_TRANSIENT_RETRIES (3),
 GEMINI_BACKOFF_BASE_MS (2000), GEMINI_BUDGET_MAX_WAIT_MS (300000),
-GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000).
+GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000),
+GEMINI_DAY_SHARES (unset: one pool), GEMINI_DAY_SHARE_IDLE_SECONDS (600).
 Index pages: OCR_PAGE_CONCURRENCY (6), OCR_DPI (300), OCR_UPSCALE (2).
 Lifecycle: RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2),
 JOB_LEASE_SECONDS (index-ocr 600, acte-ocr 300), SHUTDOWN_GRACE_SECONDS (100),
@@ -52,10 +54,12 @@ async function main(): Promise<number> {
   let config: RunnerConfig;
   let settings: OcrSettings;
   let storage: DocumentStorage;
+  let dayShares: GeminiDayShares | undefined;
   try {
     config = parseRunnerConfig(process.env);
     settings = parseOcrSettings(process.env);
     storage = createDocumentStorage(parseStorageConfig(process.env));
+    dayShares = parseGeminiDayShares(process.env, config.environment);
     if (config.jobKind === "registre") throw new Error("JOB_KIND must be index-ocr or acte-ocr for the OCR runner");
     for (const name of PROMPT_NAMES) loadPrompt(name); // A missing or malformed prompt file stops the runner now, not mid-job.
   } catch (error) {
@@ -63,7 +67,7 @@ async function main(): Promise<number> {
     log.error("runner not started: invalid configuration", { error });
     return RUNNER_EXIT_CODES.unexpected;
   }
-  const provider = createProvider(config, settings);
+  const provider = createProvider(config, settings, dayShares);
   log.info("ocr engine ready", {
     engine: provider.name,
     kind: config.jobKind,
@@ -78,10 +82,11 @@ async function main(): Promise<number> {
   }
 }
 
-function createProvider(config: RunnerConfig, settings: OcrSettings): OcrProvider {
+function createProvider(config: RunnerConfig, settings: OcrSettings, dayShares: GeminiDayShares | undefined): OcrProvider {
   if (settings.gemini === undefined) return new OfflineOcrProvider(settings.dpi);
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false });
-  const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix });
+  // GEMINI_DAY_SHARES: this environment's share of each model's day (gemini-day-shares.ts).
+  const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix, ...(dayShares === undefined ? {} : { dayShares }) });
   return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, settings.upscale);
 }
 
