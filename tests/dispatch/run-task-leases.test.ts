@@ -156,6 +156,13 @@ describe("a task stopped before its runner registered", () => {
     await ecs.stopTask(arn, "test");
     await waitFor("the task to stop", async () => startedHere()[1]?.lastStatus === "STOPPED", 10_000);
     expect(await returnLeasesOfStoppedTasks({ ledger, ecs, environment: "dev", log: deps.log })).toEqual([]);
+    // A killed runner (SIGKILL, OOM) never releases: once it has missed its renewals for half a TTL, its stopped task's lease is returned.
+    const ttlMs = parseCapacityConfig({}).leaseTtlMs;
+    expect(await returnLeasesOfStoppedTasks({ ledger, ecs, environment: "dev", leaseTtlMs: ttlMs, log: deps.log })).toEqual([]);
+    const silentFor = (ms: number) => returnLeasesOfStoppedTasks({ ledger, ecs, environment: "dev", leaseTtlMs: ms, log: deps.log });
+    // As if the TTL were short enough that half of it has passed since the renewal.
+    expect(await silentFor(ttlMs * 3)).toEqual([{ leaseId: booting.id, taskArn: arn, reason: expect.any(String) }]);
+    expect((await ledger.snapshot()).leases).toEqual([]);
     // A stopped task's lease can no longer be re-registered once returned.
     expect(await ledger.renewOrReregister(doomed.id, "registre", { environment: "dev", holder: "runner:late" })).toMatchObject({ held: false });
   });

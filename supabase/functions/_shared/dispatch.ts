@@ -102,7 +102,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   try {
     settings = await new SharedSettingsBoard(redis, redisKeyPrefixes(config.redisKeyPrefix).sharedSettings).check(sharedSettingsOf(config));
     // First, so the plan sees the room of tasks that stopped before their runner registered.
-    returned = await returnLeasesOfStoppedTasks({ ledger, ecs: deps.ecs, environment: config.environment, log: deps.log });
+    returned = await returnLeasesOfStoppedTasks({ ledger, ecs: deps.ecs, environment: config.environment, leaseTtlMs: config.capacity.leaseTtlMs, log: deps.log });
     [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.status(gatedModels(config.capacity.gemini)), board.others(config.environment, config.weights)]);
   } catch (error) {
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
