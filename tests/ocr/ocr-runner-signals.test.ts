@@ -7,6 +7,7 @@
  * is released; SIGKILL: the lease lapses and the reaper counts a stall), and
  * the capacity of the killed task is never counted twice.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -21,6 +22,8 @@ import { scriptedModel } from "./scripted-model.ts";
 
 const FAST = "gemini-fast-signals";
 const STRONG = "gemini-strong-signals";
+/** Long and unique, so finding it anywhere can only mean it leaked. */
+const GEMINI_KEY = `test-gemini-key-${randomBytes(12).toString("hex")}`;
 const ACTE_TEXT = "EN-TÊTE : Vente, publiée le 12 mars 1987 sous le numéro 1 234 567\nPARTIES : François Gagné, vendeur\nMONTANTS : 245 000,00 $";
 
 interface Row {
@@ -35,12 +38,15 @@ describe("an OCR runner signalled mid-job", () => {
   let stack: LocalStack;
   let storageDir: string;
   let sql: postgres.Sql;
+  /** Every line the stack logged: its own, the dispatch function's and every task's output. */
+  const logs: string[] = [];
 
   beforeAll(async () => {
     server = await startGeminiTestServer({ latencyMs: 4_000, fileProcessingMs: 100, respond: scriptedModel({ indexPages: [], acteText: ACTE_TEXT }) });
     storageDir = await mkdtemp(join(tmpdir(), "ocr-signals-storage-"));
     const budget = { rpm: 100, tpm: 5_000_000, rpd: 100_000 };
     stack = await startThrowawayStack("ocr-signals", {
+      log: (entry) => void logs.push(JSON.stringify(entry)),
       // A short ledger TTL: the SIGKILLed task's capacity lease (never released) frees its kind's slot within it.
       budgetEnv: { GEMINI_LIMITS: JSON.stringify({ [FAST]: budget, [STRONG]: budget }), GEMINI_FAST_MODEL: FAST, GEMINI_BOOST_MODEL: STRONG, LEDGER_LEASE_TTL_SECONDS: "20" },
       taskCommand: (family) =>
@@ -48,7 +54,7 @@ describe("an OCR runner signalled mid-job", () => {
           ? {
               command: "/usr/bin/env",
               args: [
-                "GEMINI_API_KEY=test-key",
+                `GEMINI_API_KEY=${GEMINI_KEY}`,
                 `GEMINI_BASE_URL=${server.url}`,
                 `STORAGE_LOCAL_DIR=${storageDir}`,
                 "GEMINI_FILE_POLL_MS=50",
@@ -141,4 +147,13 @@ describe("an OCR runner signalled mid-job", () => {
     expect(done).toMatchObject({ status_id: 5, ocr_attempts: 1, ocr_stalls: signal === "SIGKILL" ? 1 : 0 });
     expect(done.file_content).toContain("François Gagné");
   }, 180_000);
+
+  it("left no secret in any log line or row of the whole run", async () => {
+    const secrets = [GEMINI_KEY, stack.secrets.dispatchSecret, stack.secrets.upstashToken, stack.secrets.runnerPassword];
+    expect(logs.length).toBeGreaterThan(20);
+    expect(logs.some((line) => line.includes("job completed"))).toBe(true);
+    for (const secret of secrets) expect(logs.filter((line) => line.includes(secret))).toEqual([]);
+    const rows = JSON.stringify(await sql`select * from extraction_queue`);
+    for (const secret of secrets) expect(rows.includes(secret)).toBe(false);
+  });
 });
