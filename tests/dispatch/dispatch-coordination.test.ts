@@ -179,6 +179,13 @@ describe("parseDispatchConfig", () => {
     expect(() => parseDispatchConfig({ ...complete, ...change })).toThrow(names);
   });
 
+  it("connects as the dispatcher login when DISPATCH_DATABASE_URL is set, else as SUPABASE_DB_URL", () => {
+    const base = complete;
+    expect(parseDispatchConfig(base).databaseUrl).toBe(base.SUPABASE_DB_URL);
+    expect(parseDispatchConfig({ ...base, DISPATCH_DATABASE_URL: "postgres://dispatch_login:pw@127.0.0.1:6543/postgres" }).databaseUrl).toBe("postgres://dispatch_login:pw@127.0.0.1:6543/postgres");
+    expect(() => parseDispatchConfig({ ...base, DISPATCH_DATABASE_URL: "mysql://x" })).toThrow(/DISPATCH_DATABASE_URL must be a postgres:\/\/ URL/);
+  });
+
   it("names every missing variable at once", () => {
     expect(() => parseDispatchConfig({})).toThrow(/DISPATCH_SECRET is missing.*SUPABASE_DB_URL is missing.*ENVIRONMENT is missing.*AWS_REGION is missing/);
   });
