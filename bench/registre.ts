@@ -22,7 +22,7 @@ import { parseRegistreConfig } from "../runners/registre/registre-config.ts";
 import { registreJobHandler } from "../runners/registre/registre-job-handler.ts";
 import { RegistryAccounts } from "../runners/registre/registry-accounts.ts";
 import { RegistrySession } from "../runners/registre/registry-session.ts";
-import { createDocumentStorage } from "../runners/storage/document-storage.ts";
+import { createDocumentStorage } from "../runners/storage/create-document-storage.ts";
 import { chromiumDescendants, totalPssBytes } from "../tests/registre/process-tree.ts";
 
 const DOCUMENTS_PER_ROUND = 9;
@@ -96,7 +96,7 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
     config,
     session,
     storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
-    cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), ""),
+    cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), "", "dev"),
   });
   let peakPss = 0;
   let processesAtPeak = 0;

@@ -10,7 +10,7 @@ import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts
 import { readBacklog } from "../supabase/functions/_shared/dispatch.ts";
 import { GeminiRateBudget } from "../supabase/functions/_shared/gemini-rate-budget.ts";
 import { JOB_KINDS, type JobKind } from "../supabase/functions/_shared/job-kinds.ts";
-import { lifecycleTestTaskCommand } from "../runners/test-job/local-task-command.ts";
+import { lifecycleTestTaskCommand } from "../infra/local/lifecycle-test-task-command.ts";
 import { utilizationChartSvg } from "./utilization-chart.ts";
 
 /**

@@ -5,6 +5,7 @@
  * for want of an input is "skipped", naming the input. Run by
  * scripts/doctor.ts against a DoctorTarget (scripts/doctor-target.ts).
  */
+import { signHint } from "../supabase/functions/_shared/hint-signature.ts";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
@@ -96,10 +97,13 @@ const storage: Check = async (target) => {
 const dispatchFunction: Check = async (target) => {
   if (target.dispatchSecret === undefined) return skipped("DISPATCH_SECRET not set", "export DISPATCH_SECRET (the value deploy:secrets set)");
   try {
+    // Dispatch takes no bearer secret: a hint is signed as the database signs it (hint-signature.ts).
+    const body = JSON.stringify({ reason: "doctor" });
+    const signature = await signHint(target.dispatchSecret, Math.floor(Date.now() / 1000), body);
     const response = await fetch(`${target.functionsUrl}/dispatch`, {
       method: "POST",
-      headers: { authorization: `Bearer ${target.dispatchSecret}`, "content-type": "application/json" },
-      body: JSON.stringify({ reason: "doctor" }),
+      headers: { ...signature, "content-type": "application/json" },
+      body,
       signal: AbortSignal.timeout(30_000),
     });
     const text = await response.text();

@@ -13,7 +13,9 @@ import { parseEcsConfig, type EcsConfig } from "../supabase/functions/_shared/ec
 import { setValues } from "../supabase/functions/_shared/env-values.ts";
 import { parseDatabaseTls, type DatabaseTls } from "../runners/lifecycle/database-tls.ts";
 import type { AwsCredentials, AwsEndpoints } from "./doctor-aws.ts";
-import { LOCAL_STATE_DIR } from "./stack-targets.ts";
+import { LOCAL_DOCTOR_FILE, localDoctorFileSchema, type LocalDoctorFile } from "../infra/local/doctor-file.ts";
+
+export { LOCAL_DOCTOR_FILE, localDoctorFileSchema, type LocalDoctorFile };
 
 export interface DoctorTarget {
   readonly mode: "local" | "stage";
@@ -34,22 +36,6 @@ export interface DoctorTarget {
   readonly gemini: { readonly apiKey: string; readonly baseUrl: string; readonly models: readonly string[] } | undefined;
   readonly registryUrl: string;
 }
-
-export const LOCAL_DOCTOR_FILE = join(LOCAL_STATE_DIR, "doctor.json");
-
-/** What `npm start` writes for `doctor --local` (secrets included, hence mode 0600). */
-export const localDoctorFileSchema = z.object({
-  runnerDatabaseUrl: z.string(),
-  adminDatabaseUrl: z.string(),
-  storageDir: z.string(),
-  functionsUrl: z.string(),
-  dispatchSecret: z.string(),
-  upstash: z.object({ url: z.string(), token: z.string() }),
-  budgetEnv: z.record(z.string(), z.string()),
-  ecsUrl: z.string(),
-  registryUrl: z.string(),
-});
-export type LocalDoctorFile = z.infer<typeof localDoctorFileSchema>;
 
 export class DoctorTargetError extends Error {
   override readonly name = "DoctorTargetError";

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { DEFAULT_LOCAL_PORTS } from "../infra/local/local-ports.ts";
-import { LOCAL_STACK_DIR } from "../infra/local/paths.ts";
+import { LOCAL_CONNECTIONS_FILE, LOCAL_STATE_DIR, localConnectionsSchema } from "../infra/local/local-connections.ts";
 import { setValues } from "../supabase/functions/_shared/env-values.ts";
 import { ENVIRONMENTS, type Environment } from "../supabase/functions/_shared/environments.ts";
 
@@ -22,18 +22,6 @@ export interface StackTargets {
   /** Capacity and budget variables the stack runs with (SERVER_MAX_CPU, …), so figures match the dispatcher's. */
   readonly budgetEnv: Record<string, string>;
 }
-
-/** What `npm start` writes next to its lock file (`<LOCAL_STACK_DIR>/dev/connections.json`, mode 0600). */
-export const localConnectionsSchema = z.object({
-  databases: z.array(z.object({ environment: z.enum(ENVIRONMENTS), url: z.string() })).min(1),
-  upstash: z.object({ url: z.string(), token: z.string() }),
-  redisKeyPrefix: z.string(),
-  budgetEnv: z.record(z.string(), z.string()),
-});
-export type LocalConnections = z.infer<typeof localConnectionsSchema>;
-
-export const LOCAL_STATE_DIR = join(LOCAL_STACK_DIR, "dev");
-export const LOCAL_CONNECTIONS_FILE = join(LOCAL_STATE_DIR, "connections.json");
 
 export class StackTargetsError extends Error {
   override readonly name = "StackTargetsError";

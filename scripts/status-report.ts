@@ -144,7 +144,8 @@ export async function collectStatus(targets: StackTargets, environments: readonl
       const [snapshot, budget, registry] = await Promise.all([
         new CapacityLedger(redis, config, { keyPrefix: keys.ledger }).snapshot(),
         new GeminiRateBudget(redis, config.gemini, { keyPrefix: keys.gemini }).status(),
-        new RegistryCooldown(redis, targets.redisKeyPrefix).remainingMs(),
+        // Per environment (registry-cooldown.ts): the longest pause among the environments shown.
+        Promise.all(targets.databases.map(({ environment }) => new RegistryCooldown(redis, targets.redisKeyPrefix, environment).remainingMs())).then((left) => Math.max(0, ...left)),
       ]);
       capacity = { capacity: snapshot.capacity, allocated: snapshot.allocated, available: snapshot.available, byKind: snapshot.byKind, byEnvironment: snapshot.byEnvironment };
       registryMs = registry;

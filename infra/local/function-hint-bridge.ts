@@ -1,5 +1,6 @@
 import postgres from "postgres";
 import { z } from "zod";
+import { signHint } from "../../supabase/functions/_shared/hint-signature.ts";
 
 /** The channel the migrations' "invoke edge function" helper notifies when pg_net is absent. */
 export const EDGE_FUNCTION_CALLS_CHANNEL = "edge_function_calls";
@@ -14,7 +15,8 @@ export interface FunctionHintBridge {
 
 /**
  * Stands in for pg_net locally: LISTENs for the helper's notifications and
- * POSTs each body to the named function, with the same header pg_net sends.
+ * POSTs each body to the named function, signed as the database signs what
+ * pg_net sends (hint-signature.ts; the NOTIFY carries no secret).
  * Like pg_net it is fire-and-forget: a failed POST is logged and dropped,
  * because the pg_cron tick, not the hint, is what guarantees dispatch.
  */
@@ -36,10 +38,11 @@ export function startFunctionHintBridge(options: {
     }
     const { function: name, body } = parsed.data;
     try {
+      const bodyText = JSON.stringify(body ?? {});
       const response = await fetch(`${functionsUrl}/functions/v1/${name}`, {
         method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${dispatchSecret}` },
-        body: JSON.stringify(body ?? {}),
+        headers: { "content-type": "application/json", ...(await signHint(dispatchSecret, Date.now() / 1000, bodyText)) },
+        body: bodyText,
         signal: AbortSignal.timeout(30_000),
       });
       await response.body?.cancel();

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { isProcessAlive } from "./child-process.ts";
 import { demoDecision, enqueueDemo, followDemo } from "./demo-batch.ts";
-import type { LocalConnections } from "../../scripts/stack-targets.ts";
+import type { LocalConnections } from "./local-connections.ts";
 import { localDoctorFile } from "./doctor-file.ts";
 import { DEFAULT_LOCAL_PORTS, type LocalPorts } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";

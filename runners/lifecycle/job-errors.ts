@@ -13,7 +13,8 @@
  *   Gemini quota is exhausted (a 429, the shared budget stayed full past the
  *   wait, the day's requests are used up), Storage or the registry is unreachable, the network failed
  *   (ECONNRESET, ETIMEDOUT, ECONNREFUSED, EAI_AGAIN, `fetch failed`), the
- *   browser would not launch. The job is released without spending an
+ *   browser would not launch, Upstash (the shared budgets) answered with an
+ *   error or an unreadable body. The job is released without spending an
  *   attempt; SQL backs its `available_at` off and ends it in 4 after
  *   max_infrastructure_releases in a row, and a runner that keeps hitting
  *   these stops claiming instead of cycling through the queue.
@@ -22,6 +23,7 @@
  * thrown on purpose, decide, except that a retryable verdict wrapped around
  * a recognised infrastructure fault counts as infrastructure.
  */
+import { errors as upstashErrors } from "@upstash/redis";
 import { GeminiBudgetTimeoutError, GeminiDailyBudgetExhaustedError, GeminiRateLimitedError } from "../../supabase/functions/_shared/gemini-call.ts";
 
 /**
@@ -199,9 +201,25 @@ const CHROMIUM_NETWORK_ERROR = /\bnet::ERR_(CONNECTION_(REFUSED|RESET|CLOSED|TIM
 /** Playwright's words when the browser itself could not start. */
 const BROWSER_LAUNCH_FAILURE = /\b(browserType\.launch|launchPersistentContext)\b|Failed to launch|Executable doesn't exist/;
 
+/**
+ * An answer from Upstash that is an error (`{"error": "ERR max requests
+ * limit exceeded", …}`, WRONGPASS, OOM, a 5xx body that is not JSON): the
+ * shared budgets could not be consulted, which says nothing about the
+ * document. @upstash/redis throws UpstashError for an error answer and
+ * UpstashJSONParseError (a subclass) for an unreadable one
+ * (node_modules/@upstash/redis/chunk-*.mjs, `HttpClient.request`: `throw new
+ * UpstashError(`${body2.error}, command was: …`)`). Matched by name as well,
+ * so a second copy of the package (another bundle) is recognised too.
+ */
+function isUpstashFault(link: Error): boolean {
+  return link instanceof upstashErrors.UpstashError || link.name === "UpstashError" || link.name === "UpstashJSONParseError";
+}
+
 function isInfrastructureFault(link: Error): boolean {
   // The budget's own refusals, or a raw 429 from an HTTP client (`@google/genai`'s ApiError carries `status`).
   if (isQuotaFault(link)) return true;
+  // Every Upstash failure is infrastructure: spending OCR attempts on an Upstash incident would sweep every environment's backlog into 4.
+  if (isUpstashFault(link)) return true;
   const code: unknown = (link as { code?: unknown }).code;
   if (typeof code === "string" && NETWORK_ERROR_CODES.has(code)) return true;
   // Node's fetch rejects with TypeError("fetch failed") and the reason as its cause.

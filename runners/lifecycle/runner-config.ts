@@ -37,6 +37,23 @@ export const DEFAULT_JOB_LEASE_SECONDS: Readonly<Record<JobKind, number>> = {
 };
 
 /**
+ * Default longest run of one job per kind, in seconds, after which the
+ * handler is aborted and the job released as infrastructure (no attempt
+ * spent; max_infrastructure_releases ends a job that always hangs): a hung
+ * handler must not hold its job and the task's capacity while the heartbeat
+ * renews. Each is several times the longest legitimate run:
+ * - registre 900: a few pages and the registry's own waits (it has been
+ *   seen making a user wait minutes for a document, docs/domain.md);
+ * - index-ocr and acte-ocr 1800: tens of pages, each rasterized and sent
+ *   to Gemini through the shared budget, which can make a call wait.
+ */
+export const DEFAULT_JOB_MAX_RUN_SECONDS: Readonly<Record<JobKind, number>> = {
+  registre: 900,
+  "index-ocr": 1800,
+  "acte-ocr": 1800,
+};
+
+/**
  * Fargate Spot sends SIGTERM two minutes before SIGKILL (and ECS's largest
  * stopTimeout is 120 s); the grace must leave time to abort the handler,
  * release the job and release the ledger lease.
@@ -52,7 +69,8 @@ const wholeSeconds = z
   .string()
   .regex(/^\d+$/, { error: "must be a whole number of seconds such as 300" })
   .transform(Number)
-  .pipe(z.number().min(1, { error: "must be at least 1" }).max(86_400, { error: "must be at most 86400 (a day)" }));
+  // 3600: the most queue.claim_jobs and heartbeat_job grant (migration 20261205030300).
+  .pipe(z.number().min(1, { error: "must be at least 1" }).max(3_600, { error: "must be at most 3600 (an hour: the queue refuses longer leases)" }));
 const count = z
   .string()
   .regex(/^\d+$/, { error: "must be a whole number such as 3" })
@@ -90,11 +108,22 @@ const runnerEnvSchema = z.object({
   RUNNER_HAND_BACK_SECONDS: seconds.default(2),
   /** Job lease length (see DEFAULT_JOB_LEASE_SECONDS). @default per kind: registre 300, index-ocr 600, acte-ocr 300 */
   JOB_LEASE_SECONDS: wholeSeconds.optional(),
+  /** Longest run of one job before it is aborted and released as infrastructure (see DEFAULT_JOB_MAX_RUN_SECONDS). @default per kind: registre 900, index-ocr 1800, acte-ocr 1800 */
+  JOB_MAX_RUN_SECONDS: seconds.optional(),
   /**
    * After SIGTERM, how long the current job may run on before it is aborted
    * and released. @default 100 (inside Fargate Spot's 120 s)
    */
   SHUTDOWN_GRACE_SECONDS: seconds.pipe(z.number().max(MAX_SHUTDOWN_GRACE_SECONDS, { error: `must be at most ${MAX_SHUTDOWN_GRACE_SECONDS} (SIGKILL follows SIGTERM after 120 s)` })).default(100),
+  /**
+   * How long a runner keeps trying to record one job's outcome (complete,
+   * fail, release) through database errors that may pass, while the
+   * heartbeat holds the job lease. Past it the heartbeat stops, the lease
+   * lapses and the reaper requeues the job: a report that can never succeed
+   * must not hold the job, the task and its capacity until SIGKILL.
+   * @default 120 (a database restart or failover)
+   */
+  RUNNER_REPORT_DEADLINE_SECONDS: seconds.default(120),
   /** Infrastructure failures in a row after which the runner stops claiming and exits non-zero. @default 3 */
   RUNNER_MAX_INFRASTRUCTURE_FAILURES: count.default(3),
   /**
@@ -131,6 +160,10 @@ export interface RunnerConfig {
   /** Whole seconds: `claim_jobs` and `heartbeat_job` take an integer. */
   readonly jobLeaseSeconds: number;
   readonly shutdownGraceMs: number;
+  /** JOB_MAX_RUN_SECONDS (or the kind's default) in ms. */
+  readonly maxRunMs: number;
+  /** RUNNER_REPORT_DEADLINE_SECONDS in ms. */
+  readonly reportDeadlineMs: number;
   readonly maxInfrastructureFailures: number;
   readonly maxJobs: number;
   readonly workerId: string;
@@ -199,6 +232,8 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     handBackMs: Math.round(e.RUNNER_HAND_BACK_SECONDS * 1000),
     jobLeaseSeconds: e.JOB_LEASE_SECONDS ?? DEFAULT_JOB_LEASE_SECONDS[jobKind],
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
+    maxRunMs: Math.round((e.JOB_MAX_RUN_SECONDS ?? DEFAULT_JOB_MAX_RUN_SECONDS[jobKind]) * 1000),
+    reportDeadlineMs: Math.round(e.RUNNER_REPORT_DEADLINE_SECONDS * 1000),
     maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
     maxJobs: e.RUNNER_MAX_JOBS,
     workerId: e.WORKER_ID ?? `${hostname()}-${process.pid}`,

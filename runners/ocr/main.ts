@@ -7,6 +7,7 @@
  *   UPSTASH_REDIS_REST_URL=... UPSTASH_REDIS_REST_TOKEN=... \
  *   STORAGE_LOCAL_DIR=/path/to/storage node_modules/.bin/tsx runners/ocr/main.ts
  */
+import { parseGeminiDayShares, type GeminiDayShares } from "../../supabase/functions/_shared/gemini-day-shares.ts";
 import { Redis } from "@upstash/redis";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { GeminiConfigFault } from "../../supabase/functions/_shared/gemini-config-fault.ts";
@@ -20,7 +21,8 @@ import { checkGeminiAtStart } from "./gemini-startup-check.ts";
 import { sqlTokenRecorder } from "./ocr-token-record.ts";
 import { connectJobDatabase, type ClaimedJob } from "../lifecycle/job-queue.ts";
 import { upstashPageStore } from "./index-page-store.ts";
-import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
+import { createDocumentStorage } from "../storage/create-document-storage.ts";
+import { parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
 import { ocrJobHandler } from "./ocr-job-handler.ts";
 import { parseOcrSettings, type OcrSettings } from "./ocr-config.ts";
 import { loadPrompt, PROMPT_NAMES } from "./prompts.ts";
@@ -42,7 +44,8 @@ Gemini: GEMINI_API_KEY, GEMINI_BASE_URL (test server), GEMINI_FAST_MODEL
 (gemini-3.5-flash-lite), GEMINI_BOOST_MODEL (gemini-3.8-flash), GEMINI_LIMITS,
 GEMINI_CALL_TIMEOUT_MS (180000), GEMINI_TRANSIENT_RETRIES (3),
 GEMINI_BACKOFF_BASE_MS (2000), GEMINI_BUDGET_MAX_WAIT_MS (300000),
-GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000).
+GEMINI_FILE_POLL_MS (1000), GEMINI_FILE_ACTIVE_TIMEOUT_MS (300000),
+GEMINI_DAY_SHARES (unset: one pool), GEMINI_DAY_SHARE_IDLE_SECONDS (600).
 Index pages: OCR_PAGE_CONCURRENCY (6), OCR_DPI (300), OCR_UPSCALE (1: Gemini resizes to its token budget anyway).
 Hostile PDFs: OCR_MAX_PAGES (300), OCR_MAX_PAGE_PIXELS (40000000),
 OCR_MAX_DOCUMENT_PIXELS (2000000000), checked before any OCR call.
@@ -66,12 +69,14 @@ async function main(): Promise<number> {
   let config: RunnerConfig;
   let settings: OcrSettings;
   let storage: DocumentStorage;
+  let dayShares: GeminiDayShares | undefined;
   try {
     // Before anything reads it: the production image ignores endpoint overrides (issue 19 item 3).
     enforceProductionEndpoints(process.env);
     config = parseRunnerConfig(process.env);
     settings = parseOcrSettings(process.env);
     storage = createDocumentStorage(parseStorageConfig(process.env));
+    dayShares = parseGeminiDayShares(process.env, config.environment);
     if (config.jobKind === "registre") throw new Error("JOB_KIND must be index-ocr or acte-ocr for the OCR runner");
     for (const name of PROMPT_NAMES) loadPrompt(name); // A missing or malformed prompt file stops the runner now, not mid-job.
   } catch (error) {
@@ -81,7 +86,7 @@ async function main(): Promise<number> {
   }
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false });
   const fault = new GeminiConfigFault(redis, settings.redisKeyPrefix, config.environment);
-  const provider = createProvider(config, settings, redis, fault);
+  const provider = createProvider(config, settings, redis, fault, dayShares);
   if (provider instanceof GeminiOcrProvider) {
     const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
     const recordExit = async (reason: string, exitCode: number) => {
@@ -116,9 +121,10 @@ async function main(): Promise<number> {
   }
 }
 
-function createProvider(config: RunnerConfig, settings: OcrSettings, redis: Redis, fault: GeminiConfigFault): OcrProvider {
+function createProvider(config: RunnerConfig, settings: OcrSettings, redis: Redis, fault: GeminiConfigFault, dayShares: GeminiDayShares | undefined): OcrProvider {
   if (settings.gemini === undefined) return new OfflineOcrProvider(settings.dpi);
-  const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix });
+  // GEMINI_DAY_SHARES: this environment's share of each model's day (gemini-day-shares.ts).
+  const budget = new GeminiRateBudget(redis, config.capacity.gemini, { keyPrefix: settings.gemini.budgetKeyPrefix, ...(dayShares === undefined ? {} : { dayShares }) });
   const calibration = new GeminiTokenCalibration(redis, settings.gemini.budgetKeyPrefix);
   return new GeminiOcrProvider(settings.gemini, config.capacity.gemini.models, budget, { upscale: settings.upscale, onConfigurationFault: (reason) => fault.record(reason), calibration });
 }

@@ -14,7 +14,8 @@ import { connectJobDatabase } from "../lifecycle/job-queue.ts";
 import { parseRunnerConfig, secretValues, type RunnerConfig } from "../lifecycle/runner-config.ts";
 import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
-import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
+import { createDocumentStorage } from "../storage/create-document-storage.ts";
+import { parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
 import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
@@ -71,7 +72,7 @@ async function main(): Promise<number> {
     return await runRunner({
       config,
       log,
-      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix) }),
+      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix, config.environment) }),
     });
   } finally {
     await session.close();

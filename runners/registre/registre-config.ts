@@ -43,7 +43,7 @@ const schema = z.object({
   /** @default 120 */
   REGISTRY_COOLDOWN_SECONDS: seconds.default(120),
   /** @default 600 */
-  REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(86_400)).default(600),
+  REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(3_600)).default(600), // the queue grants at most 3600 (migration 20261205030300)
   /** @default "/tmp/registre-debug" */
   REGISTRE_DEBUG_DIR: z.string().startsWith("/", { error: "must be an absolute path" }).default("/tmp/registre-debug"),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(""),

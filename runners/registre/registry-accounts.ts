@@ -44,6 +44,8 @@ export class RegistryAccounts {
     if (rows[0] === undefined) return undefined;
     const row = leasedRowSchema.parse(rows[0]);
     const account = { accountId: row.account_id, username: row.username, password: row.password, leaseToken: row.lease_token };
+    // From now on no log line or stored error may carry it (the logger family shares its secrets).
+    this.#log.addSecret(account.password);
     this.#held = account;
     this.#log.info("registry account leased", { account_id: account.accountId });
     this.#renewal = setInterval(() => void this.#renew(account), Math.floor((this.#leaseSeconds * 1000) / 3));

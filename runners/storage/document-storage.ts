@@ -9,9 +9,6 @@
  */
 import { z } from "zod";
 import { setValues } from "../../supabase/functions/_shared/env-values.ts";
-import { LocalDirectoryStorage } from "./local-directory-storage.ts";
-import { StorageSession } from "./storage-session.ts";
-import { SupabaseStorage } from "./supabase-storage.ts";
 
 export interface DocumentStorage {
   /** Stores `bytes` at `path` ("bucket/filename"), replacing what was there. */
@@ -83,18 +80,6 @@ export function parseStorageConfig(env: Readonly<Record<string, string | undefin
     (name): name is string => name !== undefined,
   );
   throw new StorageConfigError(`Invalid storage configuration: ${missing.join(" and ")} missing (or set STORAGE_LOCAL_DIR for a local directory)`);
-}
-
-/** `now`: the Auth session's clock (tests inject one; the token's expiry is the server's word, a duration). */
-export function createDocumentStorage(config: StorageConfig, options: { now?: () => number } = {}): DocumentStorage {
-  switch (config.kind) {
-    case "local-directory":
-      return new LocalDirectoryStorage(config.root);
-    case "supabase":
-      return new SupabaseStorage(config.url, config.key);
-    case "supabase-user":
-      return new SupabaseStorage(config.url, new StorageSession({ url: config.url, publishableKey: config.publishableKey, email: config.email, password: config.password, ...(options.now ? { now: options.now } : {}) }));
-  }
 }
 
 /**

@@ -5,6 +5,7 @@ import { waitFor } from "../../infra/local/child-process.ts";
 import { startEcsTaskServer, type EcsTaskServer } from "../../infra/local/ecs-task-server.ts";
 import { freePort } from "../../infra/local/free-port.ts";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
+import { RegistryCooldown } from "../../supabase/functions/_shared/registry-cooldown.ts";
 import { dispatch, type DispatchOutcome } from "../../supabase/functions/_shared/dispatch.ts";
 import { parseDispatchConfig } from "../../supabase/functions/_shared/dispatch-config.ts";
 import { EcsClient } from "../../supabase/functions/_shared/ecs-client.ts";
@@ -99,6 +100,38 @@ describe("dispatch and the shared budget", () => {
     expect(server.tasks().slice(before)).toHaveLength(1);
     const leases = (await prod.ledger.snapshot()).leases;
     expect(leases.map((lease) => lease.id)).toEqual([outcome.started[0]?.leaseId]);
+  });
+
+  it("one environment's registry cooldown pauses its own registre dispatch only", async () => {
+    const before = server.tasks().length;
+    const prod = dispatcherFor("prod", {});
+    const dev = dispatcherFor("dev", {});
+    await prod.ledger.setLimits("if-missing");
+    await insertActes(1);
+    // dev's runners could not reach the registry (its NAT, its route): dev pauses.
+    await new RegistryCooldown(new Redis({ url: inject("upstashUrl"), token: inject("upstashToken"), enableTelemetry: false }), redisKeyPrefix, "dev").pause(60_000, "registry unreachable from dev");
+    expect((await dev.run()).started).toEqual([]);
+    const prodOutcome = await prod.run();
+    expect(prodOutcome.started.map((start) => start.kind)).toEqual(["registre"]);
+    expect(server.tasks().slice(before)).toHaveLength(1);
+  });
+
+  it("an environment whose lease TTL and weights differ from the stored shared settings starts nothing, naming each", async () => {
+    const before = server.tasks().length;
+    const prod = dispatcherFor("prod", {});
+    const dev = dispatcherFor("dev", { LEDGER_LEASE_TTL_SECONDS: "900", DISPATCH_WEIGHTS: "prod=1,staging=1,dev=5" });
+    await prod.ledger.setLimits("if-missing");
+    expect((await prod.run()).refused).toEqual([]);
+    await insertActes(1);
+    const outcome = await dev.run();
+    expect(outcome.started).toEqual([]);
+    expect(outcome.refused).toHaveLength(1);
+    expect(outcome.refused[0]?.reason).toMatch(/shared settings differ/);
+    expect(outcome.refused[0]?.reason).toMatch(/DISPATCH_WEIGHTS: dev=5,staging=1,prod=1 here, dev=1,staging=2,prod=3 stored/);
+    expect(outcome.refused[0]?.reason).toMatch(/LEDGER_LEASE_TTL_SECONDS: 900 here, 300 stored/);
+    expect(server.tasks().slice(before)).toHaveLength(0);
+    // The same settings as stored: it starts.
+    expect((await prod.run()).started.map((start) => start.kind)).toEqual(["registre"]);
   });
 
   it("two environments with different limits: the second is refused, naming the difference, and starts nothing", async () => {

@@ -90,6 +90,31 @@ describe("the dispatch lock (real Redis through the Upstash endpoint)", () => {
     expect(await redis.get(key)).toBe("someone-else");
   });
 
+  it("a dispatch that finds the lock taken returns at once; the holder runs once more for all who came meanwhile", async () => {
+    const key = randomKeyPrefix("lock");
+    let runs = 0;
+    let releaseFirst: () => void = () => {};
+    const firstHolds = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const first = new DispatchLock(upstashClient(), key).runCoalesced(async () => {
+      runs += 1;
+      if (runs === 1) await firstHolds;
+      return `run ${runs}`;
+    });
+    await waitFor("the first dispatch to hold the lock", async () => runs === 1, 5_000);
+    // Ten hints while the first runs: each returns at once, none runs work of its own.
+    const startedAt = Date.now();
+    const others = await Promise.all(Array.from({ length: 10 }, () => new DispatchLock(upstashClient(), key).runCoalesced(async () => "should not run")));
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    expect(others).toEqual(Array.from({ length: 10 }, () => ({ ran: false })));
+    releaseFirst();
+    // The holder saw the marks after freeing the lock and dispatched once more, for all ten.
+    expect(await first).toEqual({ ran: true, value: "run 2" });
+    expect(runs).toBe(2);
+    expect(await upstashClient().get(key)).toBeNull();
+  });
+
   it("frees the lock when the work throws", async () => {
     const key = randomKeyPrefix("lock");
     await expect(new DispatchLock(upstashClient(), key).withLock(async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
@@ -152,6 +177,13 @@ describe("parseDispatchConfig", () => {
   ])("refuses $change, naming the variable", ({ change, names }) => {
     expect(() => parseDispatchConfig({ ...complete, ...change })).toThrow(DispatchConfigError);
     expect(() => parseDispatchConfig({ ...complete, ...change })).toThrow(names);
+  });
+
+  it("connects as the dispatcher login when DISPATCH_DATABASE_URL is set, else as SUPABASE_DB_URL", () => {
+    const base = complete;
+    expect(parseDispatchConfig(base).databaseUrl).toBe(base.SUPABASE_DB_URL);
+    expect(parseDispatchConfig({ ...base, DISPATCH_DATABASE_URL: "postgres://dispatch_login:pw@127.0.0.1:6543/postgres" }).databaseUrl).toBe("postgres://dispatch_login:pw@127.0.0.1:6543/postgres");
+    expect(() => parseDispatchConfig({ ...base, DISPATCH_DATABASE_URL: "mysql://x" })).toThrow(/DISPATCH_DATABASE_URL must be a postgres:\/\/ URL/);
   });
 
   it("names every missing variable at once", () => {

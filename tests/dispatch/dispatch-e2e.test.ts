@@ -1,3 +1,4 @@
+import { signHint } from "../../supabase/functions/_shared/hint-signature.ts";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Redis as IoRedis } from "ioredis";
@@ -92,13 +93,15 @@ describe("dispatch on the local stack", () => {
   const started = (): LocalTaskSnapshot[] => stack.ecs.tasks().slice(startedBefore);
   const running = (): LocalTaskSnapshot[] => stack.ecs.tasks().filter((task) => task.lastStatus !== "STOPPED");
 
-  /** `null` sends no Authorization header at all. */
-  const callDispatch = (secret: string | null = stack.secrets.dispatchSecret) =>
-    fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
+  /** Signed with `secret` as the database signs a hint (hint-signature.ts); `null` sends no signature at all. */
+  const callDispatch = async (secret: string | null = stack.secrets.dispatchSecret, signedAtSeconds = Date.now() / 1000) => {
+    const body = JSON.stringify({ reason: "test" });
+    return fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...(secret === null ? {} : { authorization: `Bearer ${secret}` }) },
-      body: JSON.stringify({ reason: "test" }),
+      headers: { "content-type": "application/json", ...(secret === null ? {} : await signHint(secret, signedAtSeconds, body)) },
+      body,
     });
+  };
 
   const insertActes = (count: number) =>
     sql`insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
@@ -174,11 +177,26 @@ describe("dispatch on the local stack", () => {
     await waitFor("the tick to start both tasks", async () => started().length === 2, 20_000);
   });
 
-  it("rejects a missing or wrong secret and starts nothing", async () => {
-    for (const secret of [null, "wrong-secret-of-the-right-shape-0123456789", `${stack.secrets.dispatchSecret}x`]) {
-      const response = await callDispatch(secret);
+  it("rejects a missing, wrong or stale signature, and the secret itself as a bearer token, and starts nothing", async () => {
+    const cases: [Promise<Response>, string][] = [
+      [callDispatch(null), "missing or malformed dispatch signature"],
+      [callDispatch("wrong-secret-of-the-right-shape-0123456789"), "wrong dispatch signature"],
+      [callDispatch(`${stack.secrets.dispatchSecret}x`), "wrong dispatch signature"],
+      // A signed request read from pg_net's queue, replayed ten minutes later.
+      [callDispatch(stack.secrets.dispatchSecret, Date.now() / 1000 - 600), "dispatch signature expired"],
+      [
+        fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${stack.secrets.dispatchSecret}` },
+          body: "{}",
+        }),
+        "missing or malformed dispatch signature",
+      ],
+    ];
+    for (const [call, error] of cases) {
+      const response = await call;
       expect(response.status).toBe(401);
-      expect(await response.json()).toEqual({ error: "missing or wrong dispatch secret" });
+      expect(await response.json()).toEqual({ error });
     }
     expect(await ledgerLeases()).toBe(0);
   });

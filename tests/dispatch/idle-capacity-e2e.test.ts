@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
 import type { LocalStack, StackLog } from "../../infra/local/stack.ts";
 import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
-import { lifecycleTestTaskCommand } from "../../runners/test-job/local-task-command.ts";
+import { lifecycleTestTaskCommand } from "../../infra/local/lifecycle-test-task-command.ts";
 
 // The issue this guards against, on the default budget (8 vCPU / 16 GB, 20 %
 // reserve = 6.4 vCPU) with the lifecycle test handler: one index, one acte

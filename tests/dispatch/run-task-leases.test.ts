@@ -96,6 +96,27 @@ describe("RunTask and its lease", () => {
     expect(startedHere()).toHaveLength(0);
   });
 
+  it("keeps the lease when a retry is refused after an unknown outcome (the first call may have started the task)", async () => {
+    const { ledger, deps, logs } = harness();
+    const held = await lease(ledger);
+    server.failNextRunTaskRequests(1, { status: 500, awsType: "ServerException" });
+    // Between the attempts: ECS throttles the retry, a definite refusal of that call only.
+    const start = await startRunnerTask(
+      {
+        ...deps,
+        retryDelayMs: (retry) => {
+          if (retry === 1) server.failNextRunTaskRequests(1, { status: 400, awsType: "ThrottlingException", message: "Rate exceeded" });
+          return 50;
+        },
+      },
+      held,
+    );
+    expect(start).toMatchObject({ status: "unknown", error: expect.stringMatching(/ThrottlingException/) });
+    expect((await ledger.snapshot()).leases.map((live) => live.id)).toEqual([held.id]);
+    expect(logs.some((entry) => String(entry["msg"]).startsWith("RunTask retry refused after an unknown outcome; lease kept"))).toBe(true);
+    server.failNextRunTaskRequests(0, { status: 500, awsType: "ServerException" });
+  });
+
   it.each([
     { refusal: "failures[]", inject: () => server.failNextRunTasks(1, "RESOURCE:MEMORY"), error: /RESOURCE:MEMORY/ },
     { refusal: "a 4xx", inject: () => server.failNextRunTaskRequests(1, { status: 400, awsType: "ClientException" }), error: /HTTP 400 ClientException/ },
@@ -135,6 +156,13 @@ describe("a task stopped before its runner registered", () => {
     await ecs.stopTask(arn, "test");
     await waitFor("the task to stop", async () => startedHere()[1]?.lastStatus === "STOPPED", 10_000);
     expect(await returnLeasesOfStoppedTasks({ ledger, ecs, environment: "dev", log: deps.log })).toEqual([]);
+    // A killed runner (SIGKILL, OOM) never releases: once it has missed its renewals for half a TTL, its stopped task's lease is returned.
+    const ttlMs = parseCapacityConfig({}).leaseTtlMs;
+    expect(await returnLeasesOfStoppedTasks({ ledger, ecs, environment: "dev", leaseTtlMs: ttlMs, log: deps.log })).toEqual([]);
+    const silentFor = (ms: number) => returnLeasesOfStoppedTasks({ ledger, ecs, environment: "dev", leaseTtlMs: ms, log: deps.log });
+    // As if the TTL were short enough that half of it has passed since the renewal.
+    expect(await silentFor(ttlMs * 3)).toEqual([{ leaseId: booting.id, taskArn: arn, reason: expect.any(String) }]);
+    expect((await ledger.snapshot()).leases).toEqual([]);
     // A stopped task's lease can no longer be re-registered once returned.
     expect(await ledger.renewOrReregister(doomed.id, "registre", { environment: "dev", holder: "runner:late" })).toMatchObject({ held: false });
   });

@@ -76,7 +76,7 @@ describe("the budget's Lua scripts", () => {
   it.each([
     ["recordRateLimitedScript", recordRateLimitedScript, "9fe35b670b2c269941bd0e8eb8b7ac17678eb518"],
     ["checkModelScript", checkModelScript, "3c1dd229c2d14482701336965643af0b11f1b2c3"],
-    ["admitDailyScript", admitDailyScript, "4958826b3da04cbf5090b9a7440c224db7a72ddc"],
+    ["admitDailyScript", admitDailyScript, "827676a657537decf2d30764c7606d752889c209"],
     ["recordUsageScript", recordUsageScript, "80e276b67881dd497e884b872c2a17b6c95f594f"],
   ])("%s has its pinned SHA1, and Redis computes the same", async (_name, script, sha) => {
     expect(createHash("sha1").update(script).digest("hex")).toBe(sha);

@@ -1,3 +1,4 @@
+import { verifyHint } from "../../supabase/functions/_shared/hint-signature.ts";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../infra/local/free-port.ts";
@@ -6,7 +7,8 @@ import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-databa
 
 interface ReceivedCall {
   path: string;
-  authorization: string | undefined;
+  headers: Headers;
+  text: string;
   body: unknown;
 }
 
@@ -16,7 +18,9 @@ async function startRecordingServer(): Promise<{ url: string; calls: ReceivedCal
   const server = createServer(async (request: IncomingMessage, response) => {
     let text = "";
     for await (const chunk of request) text += String(chunk);
-    calls.push({ path: request.url ?? "", authorization: request.headers.authorization, body: JSON.parse(text) });
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) if (typeof value === "string") headers.set(name, value);
+    calls.push({ path: request.url ?? "", headers, text, body: JSON.parse(text) });
     response.writeHead(200, { "content-type": "application/json" }).end("{}");
   });
   const port = await freePort();
@@ -61,7 +65,10 @@ describe("the pg_net stand-in", () => {
       insert into extraction_queue (document_source, document_number, circonscription_fonciere, cadastre)
       values ('index', '2 345 678', 'Montréal', 'Cadastre du Québec')`;
     const call = await until(() => recorder.calls.find((c) => c.path === "/functions/v1/dispatch"));
-    expect(call.authorization).toBe("Bearer test-dispatch-secret");
+    // Signed, never the secret itself.
+    expect(call.headers.get("authorization")).toBeNull();
+    expect(call.text).not.toContain("test-dispatch-secret");
+    expect(await verifyHint("test-dispatch-secret", call.headers, call.text, Date.now())).toEqual({ ok: true });
     expect(call.body).toMatchObject({ reason: "insert" });
   });
 });

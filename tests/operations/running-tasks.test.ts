@@ -2,7 +2,7 @@ import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
 import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
-import { lifecycleTestTaskCommand } from "../../runners/test-job/local-task-command.ts";
+import { lifecycleTestTaskCommand } from "../../infra/local/lifecycle-test-task-command.ts";
 import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-config.ts";
 import { isJobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 

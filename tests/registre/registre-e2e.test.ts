@@ -5,6 +5,7 @@
  * byte for byte, rows end at 3 (5 for plans) or at 4 with the site's words.
  * Then the replica misbehaves: slow, hung, sessions expired, stopped.
  */
+import { signHint } from "../../supabase/functions/_shared/hint-signature.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,12 +56,14 @@ const rowsOf = (ids: string[]) =>
   sql<Row[]>`select id, document_number, status_id, attempts, supabase_path, error_message, worker_id from extraction_queue where id in ${sql(ids)}`;
 const rowOf = async (id: string) => (await rowsOf([id]))[0];
 
-const callDispatch = () =>
-  fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
+const callDispatch = async () => {
+  const body = JSON.stringify({ reason: "test tick" });
+  return fetch(`${stack.urls.functions}/functions/v1/dispatch`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${stack.secrets.dispatchSecret}` },
-    body: JSON.stringify({ reason: "test tick" }),
+    headers: { "content-type": "application/json", ...(await signHint(stack.secrets.dispatchSecret, Date.now() / 1000, body)) },
+    body,
   });
+};
 
 beforeAll(async () => {
   storageDir = await mkdtemp(join(tmpdir(), "registre-e2e-storage-"));
@@ -181,7 +184,7 @@ describe("the registre runner on the local stack", () => {
     await stack.registry.stop();
     const redis = new IoRedis(stack.urls.redis);
     try {
-      await waitFor("the job released", async () => (await rowOf(id))?.status_id === 1 && (await redis.pttl(registryCooldownKey(""))) > 0, 20_000);
+      await waitFor("the job released", async () => (await rowOf(id))?.status_id === 1 && (await redis.pttl(registryCooldownKey("", "dev"))) > 0, 20_000);
       expect(await rowOf(id)).toMatchObject({ attempts: 0 });
 
       // While the pause lasts, dispatch starts no registre task even with a row waiting.
@@ -193,7 +196,7 @@ describe("the registre runner on the local stack", () => {
 
       await stack.registry.restart();
       stack.registry.setBehaviour({ hangSearches: false });
-      await waitFor("the cooldown to end", async () => (await redis.pttl(registryCooldownKey(""))) < 0, 15_000);
+      await waitFor("the cooldown to end", async () => (await redis.pttl(registryCooldownKey("", "dev"))) < 0, 15_000);
     } finally {
       redis.disconnect();
     }

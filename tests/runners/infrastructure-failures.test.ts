@@ -5,11 +5,15 @@
  * attempt, and the job backs off instead of going straight to the next
  * runner that would hit the same wall.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { GoogleGenAI } from "@google/genai";
+import { Redis } from "@upstash/redis";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { freePort } from "../../infra/local/free-port.ts";
 import { RUNNER_EXIT_CODES, type JobHandler } from "../../runners/lifecycle/run-runner.ts";
-import { createDocumentStorage, parseStorageConfig } from "../../runners/storage/document-storage.ts";
+import { createDocumentStorage } from "../../runners/storage/create-document-storage.ts";
+import { parseStorageConfig } from "../../runners/storage/document-storage.ts";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { startGeminiTestServer, type GeminiTestServer } from "../helpers/gemini-test-server.ts";
 import { acteJob, indexJob, insertJob, jobRow } from "../sql/queue-fixtures.ts";
@@ -80,6 +84,33 @@ describe("infrastructure failures spend no attempt", () => {
     expect(await run.exited).toBe(RUNNER_EXIT_CODES.infrastructure);
     await expectReleasedForInfrastructure(id, "extraction", /^released after an infrastructure failure .*Supabase Storage upload of index\/503000001\.pdf failed: fetch failed$/);
     expect(run.logs().filter((line) => line.msg === "job released after an infrastructure failure (no attempt spent)")).toHaveLength(1);
+  });
+
+  test("Upstash answering an error to the real client: the OCR job is released, no attempt spent (an Upstash incident must not sweep the backlog into 4)", async () => {
+    // Upstash's REST error answer: a non-2xx status with {"error": "..."}
+    // (the client throws UpstashError with it: @upstash/redis HttpClient.request).
+    const upstash = createServer((request, response) => {
+      request.resume();
+      response.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: "ERR max daily request limit exceeded. Limit: 10000, Usage: 10000" }));
+    });
+    await new Promise<void>((resolve) => upstash.listen(0, "127.0.0.1", resolve));
+    try {
+      const redis = new Redis({ url: `http://127.0.0.1:${(upstash.address() as AddressInfo).port}`, token: "test-upstash-token-0123456789", enableTelemetry: false, retry: false });
+      const id = await insertJob(database.sql, acteJob("429 000 002"));
+      await database.sql`update extraction_queue set status_id = 3, supabase_path = 'actes/4290002-Laval-1700000000.pdf' where id = ${id}`;
+      const handle: JobHandler = async () => {
+        await redis.incr("gemini:rpm");
+        return { kind: "ocr", fileContent: "never", boostedFileContent: "never" };
+      };
+      const run = await runInProcess({ name: "upstash-error", kind: "acte-ocr", databaseUrl: login.url, handle, env: { RUNNER_MAX_INFRASTRUCTURE_FAILURES: "1" } });
+
+      expect(await run.exited).toBe(RUNNER_EXIT_CODES.infrastructure);
+      await expectReleasedForInfrastructure(id, "ocr", /^released after an infrastructure failure .*max daily request limit exceeded/);
+      const [kind] = await database.sql<{ error_kind: string }[]>`select error_kind from extraction_queue where id = ${id}`;
+      expect(kind?.error_kind).toBe("infrastructure");
+    } finally {
+      await new Promise<void>((resolve) => upstash.close(() => resolve()));
+    }
   });
 
   test("the same failures as a retryable error would have spent the attempt (the check above can fail)", async () => {

@@ -1,3 +1,4 @@
+import { errors as upstashErrors } from "@upstash/redis";
 import { describe, expect, test } from "vitest";
 import {
   GeminiBudgetTimeoutError,
@@ -86,6 +87,9 @@ describe("classifyFailure: what is the infrastructure's fault, not the document'
     ["a socket timeout, wrapped by a storage upload", new Error("upload failed", { cause: Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" }) })],
     ["the registry unreachable from the browser", new Error("page.goto: net::ERR_CONNECTION_REFUSED at https://www.registrefoncier.gouv.qc.ca/")],
     ["the registry's name not resolved", new Error("page.goto: net::ERR_NAME_NOT_RESOLVED at https://www.registrefoncier.gouv.qc.ca/")],
+    ["Upstash answered an error (its daily request limit)", new upstashErrors.UpstashError("ERR max daily request limit exceeded. Limit: 10000, Usage: 10000., command was: [\"evalsha\"]")],
+    ["Upstash answered a body that is not JSON (a 502 page)", new upstashErrors.UpstashJSONParseError("<html>502 Bad Gateway</html>")],
+    ["an Upstash error wrapped by the OCR pipeline's retryable catch-all", new RetryableJobError("page 1 failed", { cause: new upstashErrors.UpstashError("WRONGPASS invalid password") })],
     ["the browser would not launch", new Error("browserType.launch: Failed to launch the browser process!\n/usr/bin/chromium: error while loading shared libraries")],
   ])("%s → infrastructure, no attempt spent", (name, error) => {
     expect(classifyFailure(error).disposition).toBe("infrastructure");

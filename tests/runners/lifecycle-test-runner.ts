@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { startProcess, type ManagedProcess } from "../../infra/local/child-process.ts";
-import { lifecycleTestTaskCommand } from "../../runners/test-job/local-task-command.ts";
+import { lifecycleTestTaskCommand } from "../../infra/local/lifecycle-test-task-command.ts";
 import type { FreshDatabase } from "../helpers/fresh-database.ts";
 
 export interface LogLine {

@@ -138,8 +138,8 @@ describe("queue.claim_jobs", () => {
   it.each([
     { args: ["index", "w", 1, 60] as const, message: /^kind must be one of registre, index-ocr, acte-ocr; got "index"$/ },
     { args: ["registre", " ", 1, 60] as const, message: /^worker_id is required and cannot be blank$/ },
-    { args: ["registre", "w", 0, 60] as const, message: /^batch_size must be between 1 and 1000; got 0$/ },
-    { args: ["registre", "w", 1, 0] as const, message: /^lease_seconds must be between 1 and 86400; got 0$/ },
+    { args: ["registre", "w", 0, 60] as const, message: /^batch_size must be between 1 and 50; got 0$/ },
+    { args: ["registre", "w", 1, 0] as const, message: /^lease_seconds must be between 1 and 3600; got 0$/ },
   ])("refuses bad arguments, naming them: $message", async ({ args, message }) => {
     const [kind, workerId, batchSize, leaseSeconds] = args;
     await expectPostgresError(database.sql`select * from queue.claim_jobs(${kind}, ${workerId}, ${batchSize}, ${leaseSeconds})`, {

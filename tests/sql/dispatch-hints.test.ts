@@ -17,7 +17,7 @@ describe("dispatch hints", () => {
   beforeAll(async () => {
     database = await createFreshDatabase();
     // Every change hints in these tests; the throttle has its own test below.
-    await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
+    await database.sql`update private.dispatch_hint_throttle set min_interval = '0', min_insert_interval = '0'`;
     const listener = await database.sql.listen("edge_function_calls", (payload) => received.push(JSON.parse(payload) as EdgeFunctionCall));
     unlisten = listener.unlisten;
   });
@@ -90,19 +90,32 @@ describe("dispatch hints", () => {
     expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "tick", source: "pg_cron", jobs: 2 } }]);
   });
 
+  it("single-row inserts in a burst send one hint per throttle interval, not one each", async () => {
+    await database.sql`update private.dispatch_hint_throttle set min_interval = '1 hour', min_insert_interval = '1 hour', last_sent_at = '-infinity'`;
+    try {
+      for (let n = 0; n < 50; n += 1) await insertJob(database.sql, acteJob(`insert-burst-${n}`));
+      expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "insert", source: "extraction_queue", jobs: 1 } }]);
+    } finally {
+      await database.sql`update private.dispatch_hint_throttle set min_interval = '0', min_insert_interval = '0'`;
+    }
+  });
+
   it("completions in a burst send one hint per throttle interval, not one each", async () => {
-    await database.sql`update private.dispatch_hint_throttle set min_interval = '1 hour', last_sent_at = '-infinity'`;
+    await database.sql`update private.dispatch_hint_throttle set min_interval = '1 hour', min_insert_interval = '1 hour', last_sent_at = '-infinity'`;
     try {
       await insertJobs(database.sql, Array.from({ length: 20 }, (_, n) => acteJob(`burst-${n}`)));
       const jobs = await claim(database.sql, "registre", 20);
       await hintsSent();
+      // The insert took this interval's slot; the completions start a fresh one.
+      await database.sql`update private.dispatch_hint_throttle set last_sent_at = '-infinity'`;
       for (const job of jobs) await database.sql`select queue.complete_extraction(${job.id}, ${job.lease_token}, ${`actes/${job.id}.pdf`})`;
       expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "ready-for-ocr", source: "extraction_queue", jobs: 1 } }]);
-      // Inserts are not throttled: a person adding a request is heard at once.
-      await insertJob(database.sql, acteJob("after-burst"));
-      expect(await hintsSent()).toEqual([{ function: "dispatch", body: { reason: "insert", source: "extraction_queue", jobs: 1 } }]);
+      // Inserts are throttled alike: 10,000 single-row inserts must not be
+      // 10,000 pg_net calls. The running dispatch, the next hint or the tick plans them.
+      for (let n = 0; n < 20; n += 1) await insertJob(database.sql, acteJob(`after-burst-${n}`));
+      expect(await hintsSent()).toEqual([]);
     } finally {
-      await database.sql`update private.dispatch_hint_throttle set min_interval = '0'`;
+      await database.sql`update private.dispatch_hint_throttle set min_interval = '0', min_insert_interval = '0'`;
     }
   });
 });

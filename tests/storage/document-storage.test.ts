@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyFailure } from "../../runners/lifecycle/job-errors.ts";
 import { documentObjectPath } from "../../runners/storage/document-object-path.ts";
+import { createDocumentStorage } from "../../runners/storage/create-document-storage.ts";
 import {
-  createDocumentStorage,
   parseStorageConfig,
   StorageObjectNotFoundError,
   type DocumentStorage,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyFailure } from "../../runners/lifecycle/job-errors.ts";
-import { createDocumentStorage, parseStorageConfig, StorageObjectNotFoundError } from "../../runners/storage/document-storage.ts";
+import { createDocumentStorage } from "../../runners/storage/create-document-storage.ts";
+import { parseStorageConfig, StorageObjectNotFoundError } from "../../runners/storage/document-storage.ts";
 import { startStorageTestServer, type StorageTestServer } from "../helpers/storage-test-server.ts";
 
 /**

@@ -38,10 +38,17 @@ const weights = z
   });
 
 const schema = z.object({
-  /** Bearer secret every caller (pg_net hint, pg_cron tick) must present. At least 32 characters. */
+  /** The key of the signature every caller (pg_net hint, pg_cron tick) must present (hint-signature.ts). At least 32 characters. */
   DISPATCH_SECRET: z.string().min(32, { error: "must be at least 32 characters" }),
   /** Injected by Supabase: the transaction pooler URL. */
   SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" }),
+  /**
+   * A login in role `dispatcher` (migration 20261205030600), which can only
+   * read the backlog and record started tasks; wins over SUPABASE_DB_URL
+   * (the `postgres` role). A separate name because Supabase reserves the
+   * SUPABASE_ prefix for its own secrets (supabase/supabase#29661).
+   */
+  DISPATCH_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" }).optional(),
   UPSTASH_REDIS_REST_URL: z.url({ error: "must be the database's REST URL" }),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1, { error: "must be set" }),
   /** Which Supabase project this function serves. */
@@ -85,7 +92,7 @@ export function parseDispatchConfig(env: Record<string, string | undefined>): Di
   const config = parsed.data;
   return {
     dispatchSecret: config.DISPATCH_SECRET,
-    databaseUrl: config.SUPABASE_DB_URL,
+    databaseUrl: config.DISPATCH_DATABASE_URL ?? config.SUPABASE_DB_URL,
     upstash: { url: config.UPSTASH_REDIS_REST_URL, token: config.UPSTASH_REDIS_REST_TOKEN },
     environment: config.ENVIRONMENT,
     weights: config.DISPATCH_WEIGHTS,

@@ -70,12 +70,54 @@ export class DispatchLock {
     const token = crypto.randomUUID();
     const deadline = Date.now() + waitMs;
     let delay = 20;
-    while ((await this.#redis.set(this.#key, token, { nx: true, px: this.#ttlMs })) !== "OK") {
+    while (!(await this.#tryAcquire(token))) {
       if (Date.now() > deadline) return { ran: false };
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 250);
     }
+    return { ran: true, value: await this.#runHolding(token, work) };
+  }
 
+  /**
+   * Runs `work` under the lock without ever waiting for it: a caller that
+   * finds the lock taken leaves a mark (`<lock>:pending`) and returns at
+   * once, and the holder, after freeing the lock, runs the work again while
+   * marks keep arriving (at most `maxRounds` times; the tick covers the
+   * rest). So a burst of hints costs a few Upstash commands each, not 20 s
+   * of polling each, and none is lost: a mark left while a run was under
+   * way gets a run that starts after it.
+   *
+   * Order matters: mark, then try the lock; the holder consumes the mark
+   * (GETDEL) under the lock before working, and checks for a new one only
+   * after freeing the lock, so a mark left at any moment is seen by a
+   * holder or by its own caller's try.
+   */
+  async runCoalesced<T>(work: (lock: HeldLock) => Promise<T>, maxRounds = 5): Promise<{ ran: true; value: T } | { ran: false }> {
+    const pendingKey = `${this.#key}:pending`;
+    await this.#redis.set(pendingKey, "1", { px: this.#ttlMs });
+    let last: { ran: true; value: T } | undefined;
+    for (let round = 0; round < maxRounds; round += 1) {
+      const token = crypto.randomUUID();
+      // Taken: the holder sees our mark once it frees the lock.
+      if (!(await this.#tryAcquire(token))) break;
+      const outcome = await this.#runHolding(token, async (held) => {
+        // Served already (another holder consumed every mark): nothing to do.
+        if ((await this.#redis.getdel(pendingKey)) === null) return undefined;
+        return { value: await work(held) };
+      });
+      if (outcome === undefined) break;
+      last = { ran: true, value: outcome.value };
+      if ((await this.#redis.get(pendingKey)) === null) break;
+    }
+    return last ?? { ran: false };
+  }
+
+  async #tryAcquire(token: string): Promise<boolean> {
+    return (await this.#redis.set(this.#key, token, { nx: true, px: this.#ttlMs })) === "OK";
+  }
+
+  /** Runs `work` while holding the lock under `token` (already acquired), extending it, and frees it after. */
+  async #runHolding<T>(token: string, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     const held = new AbortController();
     // Until an extension confirms it, the lock is ours only up to its first expiry.
     let confirmedUntil = Date.now() + this.#ttlMs;
@@ -101,7 +143,7 @@ export class DispatchLock {
     }, Math.max(10, Math.floor(this.#ttlMs / 3)));
 
     try {
-      return { ran: true, value: await work({ signal: held.signal }) };
+      return await work({ signal: held.signal });
     } finally {
       clearInterval(extender);
       clearTimeout(expiry);

@@ -16,6 +16,7 @@ import { RegistryCooldown } from "./registry-cooldown.ts";
 import { errorMessage } from "./error-message.ts";
 import { startRunnerTask } from "./start-runner-task.ts";
 import { recordTaskStarted } from "./runner-task-records.ts";
+import { sharedSettingsOf, SharedSettingsBoard, type SettingsVerdict } from "./shared-settings.ts";
 import { returnLeasesOfStoppedTasks, type ReturnedLease } from "./stopped-task-leases.ts";
 
 /**
@@ -69,7 +70,9 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
   let locked;
   let workFailure: unknown;
   try {
-    locked = await lock.withLock((held) =>
+    // Never waits for a running dispatch: it leaves a mark, and the running
+    // one dispatches again once done (see runCoalesced).
+    locked = await lock.runCoalesced((held) =>
       dispatchHoldingLock(deps, reason, held.signal).catch((error: unknown) => {
         workFailure = error;
         throw error;
@@ -80,7 +83,7 @@ export async function dispatch(deps: DispatchDependencies, reason: string): Prom
     // Anything else failed in taking the lock: that is Upstash.
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
   }
-  if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; the next tick retries` };
+  if (!locked.ran) return { skipped: `another dispatch for ${config.environment} held the lock; it dispatches again once done` };
   return locked.value;
 }
 
@@ -96,9 +99,11 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   let budget: GeminiBudgetStatus;
   let others;
   let returned: ReturnedLease[];
+  let settings: SettingsVerdict;
   try {
+    settings = await new SharedSettingsBoard(redis, redisKeyPrefixes(config.redisKeyPrefix).sharedSettings).check(sharedSettingsOf(config));
     // First, so the plan sees the room of tasks that stopped before their runner registered.
-    returned = await returnLeasesOfStoppedTasks({ ledger, ecs: deps.ecs, environment: config.environment, log: deps.log });
+    returned = await returnLeasesOfStoppedTasks({ ledger, ecs: deps.ecs, environment: config.environment, leaseTtlMs: config.capacity.leaseTtlMs, log: deps.log });
     [snapshot, budget, others] = await Promise.all([ledger.snapshot(), gemini.status(gatedModels(config.capacity.gemini)), board.others(config.environment, config.weights)]);
   } catch (error) {
     throw new DispatchUnavailableError(`upstash unreachable: ${errorMessage(error)}`, { cause: error });
@@ -106,7 +111,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
 
   const tasks = countTasks(snapshot, config.environment);
   // The registry unreachable (registry-cooldown.ts): no registre task until the pause ends; the other kinds plan as usual.
-  const registryPausedMs = await new RegistryCooldown(redis, config.redisKeyPrefix).remainingMs().catch(() => 0);
+  const registryPausedMs = await new RegistryCooldown(redis, config.redisKeyPrefix, config.environment).remainingMs().catch(() => 0);
   // A Gemini configuration fault an OCR task recorded: no OCR task until it is fixed (or the record expires and one task checks again).
   const geminiFault = await new GeminiConfigFault(redis, config.redisKeyPrefix, config.environment).read().catch((error: unknown) => {
     deps.log({ level: "warn", msg: "could not read the Gemini configuration fault; planning as if none", error: errorMessage(error) });
@@ -137,8 +142,14 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
   const waitingForRoom = new Set<JobKind>(plan.waitingForRoom);
   const failed: { kind: JobKind; error: string }[] = [];
   const unknown: { kind: JobKind; leaseId: string; error: string }[] = [];
+  if (!settings.ok) deps.log({ level: "error", msg: "starting nothing: the shared settings differ", error: settings.message });
   starting: for (const kind of JOB_KINDS) {
     for (let i = 0; i < plan.start[kind]; i += 1) {
+      if (!settings.ok) {
+        // Over-admitting or splitting the shared budget is worse than waiting for the fix.
+        refused.push({ kind, reason: settings.message });
+        break;
+      }
       if (lockHeld.aborted) {
         // Another dispatch may hold the lock now and plan over the same room: start nothing more.
         refused.push({ kind, reason: `the dispatch lock was lost (${errorMessage(lockHeld.reason)}); the next dispatch starts the rest` });

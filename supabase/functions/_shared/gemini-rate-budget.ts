@@ -2,6 +2,8 @@ import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
 import { dailyWindow, GEMINI_DAY_TIME_ZONE, type DailyWindow } from "./gemini-daily-window.ts";
 import type { ModelLimits } from "./gemini-config.ts";
+import type { GeminiDayShares } from "./gemini-day-shares.ts";
+import { ENVIRONMENTS } from "./environments.ts";
 
 /**
  * The Gemini quota as Google counts it: per model, requests per minute (RPM),
@@ -99,10 +101,32 @@ local dayKey   = KEYS[1]           -- requests admitted for one model on one Pac
 local pauseKey = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
 local limit    = tonumber(ARGV[1]) -- requests per day
 local ttl      = tonumber(ARGV[2]) -- ms the day's key lives from now: what is left of the day plus a margin, by the budget's clock
+-- With day shares (gemini-day-shares.ts): KEYS[3], KEYS[4], … are, per
+-- environment, its requests of the day and its "asked lately" key; ARGV[3]
+-- is the asking environment's position (1-based), ARGV[4] how long asking
+-- keeps an environment active (ms), ARGV[5], … each environment's share.
+local own = tonumber(ARGV[3] or "0")
+local environments = (#KEYS - 2) / 2
+if own > 0 then
+  redis.call("SET", KEYS[2 + 2 * own], "1", "PX", tonumber(ARGV[4]))
+end
 
 if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
 local used = tonumber(redis.call("GET", dayKey) or "0")
 if used + 1 > limit then return {0, used} end
+if own > 0 then
+  -- What is left of the shares of the other environments that asked lately is theirs.
+  local reserved = 0
+  for i = 1, environments do
+    if i ~= own and redis.call("EXISTS", KEYS[2 + 2 * i]) == 1 then
+      local theirs = tonumber(redis.call("GET", KEYS[1 + 2 * i]) or "0")
+      reserved = reserved + math.max(0, math.floor(tonumber(ARGV[4 + i]) * limit) - theirs)
+    end
+  end
+  if used + 1 > limit - reserved then return {0, used, reserved} end
+  redis.call("INCR", KEYS[1 + 2 * own])
+  redis.call("PEXPIRE", KEYS[1 + 2 * own], ttl)
+end
 used = redis.call("INCR", dayKey)
 redis.call("PEXPIRE", dayKey, ttl)
 return {1, used}
@@ -221,6 +245,8 @@ export interface GeminiRateBudgetOptions {
   now?: () => number;
   /** Where the daily quota resets at midnight. @default "America/Los_Angeles" (Google's reset) */
   dayTimeZone?: string;
+  /** Each environment's share of the day (gemini-day-shares.ts). @default none: one pool */
+  dayShares?: GeminiDayShares;
 }
 
 /** Every counter is global: one identifier for all workers and all environments. */
@@ -263,6 +289,7 @@ export class GeminiRateBudget {
   readonly #maxBackoffMs: number;
   readonly #now: () => number;
   readonly #timeZone: string;
+  readonly #dayShares: GeminiDayShares | undefined;
   readonly #scripts: { readonly rateLimited: BudgetScript; readonly checkModel: BudgetScript; readonly admitDaily: BudgetScript; readonly usage: BudgetScript };
 
   constructor(redis: Redis, config: { readonly limits: Readonly<Record<string, ModelLimits>> }, options: GeminiRateBudgetOptions = {}) {
@@ -277,6 +304,7 @@ export class GeminiRateBudget {
     this.#maxBackoffMs = maxBackoffMs;
     this.#now = now;
     this.#timeZone = dayTimeZone;
+    this.#dayShares = options.dayShares;
     dailyWindow(now(), dayTimeZone); // an unknown zone fails here, at start, not on the first call
     this.#scripts = {
       rateLimited: redis.createScript(recordRateLimitedScript),
@@ -384,9 +412,27 @@ export class GeminiRateBudget {
       };
     }
     // Round trip 2: the day, counted only now that the minute has room.
-    const [dayAdmitted, dayUsed] = numbers(await this.#scripts.admitDaily.exec([dayKey, pauseKey], [String(buckets.limits.rpd), String(this.#dayKeyTtlMs(window))]));
+    const shares = this.#dayShares;
+    const shareKeys = shares === undefined ? [] : ENVIRONMENTS.flatMap((environment) => [`${dayKey}:env:${environment}`, `${dayKey}:asked:${environment}`]);
+    const shareArgs =
+      shares === undefined
+        ? []
+        : [String(ENVIRONMENTS.indexOf(shares.environment) + 1), String(shares.idleAfterMs), ...ENVIRONMENTS.map((environment) => String(shares.shares[environment]))];
+    const daily: unknown = await this.#scripts.admitDaily.exec([dayKey, pauseKey, ...shareKeys], [String(buckets.limits.rpd), String(this.#dayKeyTtlMs(window)), ...shareArgs]);
+    const [dayAdmitted, dayUsed] = numbers(daily);
     if (dayAdmitted !== 1) {
       await giveBack();
+      if (Array.isArray(daily) && daily.length > 2 && shares !== undefined) {
+        // Not the day's end: the rest is kept for environments that asked lately; it is lent once they go quiet.
+        return {
+          admitted: false,
+          model,
+          blockedBy: "rpd",
+          retryInMs: shares.idleAfterMs,
+          resumesAt: this.#now() + shares.idleAfterMs,
+          detail: `${model}: ${shares.environment} used its share of the ${buckets.limits.rpd} requests of ${window.day}; the ${Number(daily[2])} left are kept for the other environments' shares (GEMINI_DAY_SHARES) until they stop asking`,
+        };
+      }
       return this.#dayOver(model, buckets, window, dayUsed);
     }
     return { admitted: true, model, tokens: inputTokens, windowEndsAt: tokens.reset, day: window.day };

@@ -14,5 +14,6 @@ export function redisKeyPrefixes(prefix: string) {
     environmentDemand: `${prefix}dispatch:demand`,
     unmetDemand: `${prefix}dispatch:unmet`,
     spotRefused: `${prefix}dispatch:spot-refused`,
+    sharedSettings: `${prefix}dispatch:shared-settings`,
   } as const;
 }

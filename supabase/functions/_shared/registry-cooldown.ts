@@ -1,25 +1,32 @@
 /**
- * The shared pause of registre work while the land registry is unreachable.
- * A registre runner that cannot reach the site starts the pause; dispatch
- * (every environment) starts no registre task while it lasts, so a registry
- * outage costs a few released jobs instead of a fleet of tasks that each
- * spin up Chromium and fail. The key expires by itself: no one has to end
- * the pause, and a crashed runner cannot leave it on.
+ * The pause of an environment's registre work while the land registry is
+ * unreachable from it. A registre runner that cannot reach the site starts
+ * the pause; that environment's dispatch starts no registre task while it
+ * lasts, so a registry outage costs a few released jobs instead of a fleet
+ * of tasks that each spin up Chromium and fail. The key expires by itself:
+ * no one has to end the pause, and a crashed runner cannot leave it on.
+ *
+ * Keyed by environment: "unreachable" is seen from the environment's own
+ * network (each SST stage has its own VPC and NAT address, docs/deploy.md),
+ * so one environment's broken route or blocked address must not pause the
+ * others. A real registry outage is found by each environment's own runners
+ * within a job or two.
  */
 import type { Redis } from "@upstash/redis";
+import type { Environment } from "./environments.ts";
 
-/** The key, under REDIS_KEY_PREFIX like every shared budget (redis-keys.ts). */
-export function registryCooldownKey(redisKeyPrefix: string): string {
-  return `${redisKeyPrefix}registry:cooldown`;
+/** The key, under REDIS_KEY_PREFIX like every shared budget (redis-keys.ts), one per environment. */
+export function registryCooldownKey(redisKeyPrefix: string, environment: Environment): string {
+  return `${redisKeyPrefix}registry:cooldown:${environment}`;
 }
 
 export class RegistryCooldown {
   readonly #redis: Redis;
   readonly #key: string;
 
-  constructor(redis: Redis, redisKeyPrefix: string) {
+  constructor(redis: Redis, redisKeyPrefix: string, environment: Environment) {
     this.#redis = redis;
-    this.#key = registryCooldownKey(redisKeyPrefix);
+    this.#key = registryCooldownKey(redisKeyPrefix, environment);
   }
 
   /**

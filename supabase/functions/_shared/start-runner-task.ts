@@ -10,7 +10,12 @@ import { errorMessage } from "./error-message.ts";
  *   network error returns the task the first call started instead of a
  *   second one;
  * - the lease is released only when ECS certainly started nothing (a 4xx
- *   or `failures[]`);
+ *   or `failures[]` to the first call);
+ * - a refusal of a retry after an unknown outcome does not say the first
+ *   call started nothing (ECS may throttle the retry, 400
+ *   ThrottlingException, while the first call's task boots), so the lease
+ *   is kept: the task's runner registers on it, or the stopped-task sweep
+ *   or its expiry returns it;
  * - when the outcome stays unknown, the lease is kept: if the task did
  *   start, its runner renews it; if not, it expires after one TTL;
  * - once started, the task's ARN is written on the lease so a later
@@ -49,6 +54,8 @@ export async function startRunnerTask(deps: StartRunnerTaskDependencies, lease: 
   const context = { kind, environment: config.environment, lease_id: lease.id };
 
   let lastError: unknown;
+  // Set once a call's outcome is unknown: from then on no refusal proves nothing started.
+  let outcomeUnknown = false;
   for (let attempt = 0; attempt <= RUN_TASK_RETRIES; attempt += 1) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, deps.retryDelayMs?.(attempt) ?? 250 * attempt));
     try {
@@ -60,6 +67,15 @@ export async function startRunnerTask(deps: StartRunnerTaskDependencies, lease: 
       return { status: "started", taskArn };
     } catch (error) {
       lastError = error;
+      if (isDefiniteRunTaskRefusal(error) && outcomeUnknown) {
+        log({
+          level: "error",
+          msg: "RunTask retry refused after an unknown outcome; lease kept (the first call may have started the task: its runner renews the lease, else the stopped-task sweep or its expiry returns it)",
+          ...context,
+          error: errorMessage(error),
+        });
+        return { status: "unknown", error: errorMessage(error) };
+      }
       if (isDefiniteRunTaskRefusal(error)) {
         // The task never started, so nothing will renew or release this lease.
         const released = await ledger.release(lease.id).then(
@@ -69,6 +85,7 @@ export async function startRunnerTask(deps: StartRunnerTaskDependencies, lease: 
         log({ level: "error", msg: released ? "RunTask refused; lease released" : "RunTask refused; lease left to expire (release failed)", ...context, error: errorMessage(error) });
         return { status: "refused", error: errorMessage(error) };
       }
+      outcomeUnknown = true;
       log({ level: "warn", msg: "RunTask outcome unknown; retrying with the same clientToken", ...context, attempt: attempt + 1, error: errorMessage(error) });
     }
   }

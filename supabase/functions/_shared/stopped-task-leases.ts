@@ -11,6 +11,14 @@ import { errorMessage } from "./error-message.ts";
  * are checked, so one DescribeTasks call covers them. A task ECS no longer
  * knows (MISSING) is left to its lease's expiry: right after RunTask, ECS
  * may not list a task yet.
+ *
+ * With `leaseTtlMs`, also the leases of registered runners that missed their
+ * renewals (a runner renews every third of the TTL; one not renewed for half
+ * of it is suspect) whose task ECS reports STOPPED: a runner killed by
+ * SIGKILL or the OOM killer never releases its lease, and its kind would
+ * wait a whole TTL for a replacement (found by
+ * tests/ocr/ocr-runner-signals.test.ts). A STOPPED task can renew nothing
+ * more, so returning its lease counts nobody's capacity twice.
  */
 export interface ReturnedLease {
   readonly leaseId: string;
@@ -23,12 +31,17 @@ export async function returnLeasesOfStoppedTasks(
     ledger: CapacityLedger;
     ecs: EcsClient;
     environment: Environment;
+    /** The ledger's lease TTL; when given, silent registered leases are checked too. */
+    leaseTtlMs?: number;
     log: (entry: { level: "info" | "warn" | "error"; msg: string } & Record<string, unknown>) => void;
   },
 ): Promise<ReturnedLease[]> {
   const { ledger, ecs, environment, log } = deps;
+  const now = Date.now();
+  const silent = (lease: { registered?: boolean; expiresAt: number }) =>
+    lease.registered === true && deps.leaseTtlMs !== undefined && lease.expiresAt - now < deps.leaseTtlMs / 2;
   const booting = (await ledger.snapshot()).leases.filter(
-    (lease) => lease.environment === environment && lease.registered !== true && lease.taskArn !== undefined,
+    (lease) => lease.environment === environment && lease.taskArn !== undefined && (lease.registered !== true || silent(lease)),
   );
   if (booting.length === 0) return [];
   const leaseOf = new Map(booting.map((lease) => [lease.taskArn ?? "", lease.id]));
@@ -46,7 +59,7 @@ export async function returnLeasesOfStoppedTasks(
     const reason = [task.stopCode, task.stoppedReason].filter(Boolean).join(": ") || "stopped";
     if (await ledger.release(leaseId)) {
       returned.push({ leaseId, taskArn: task.taskArn, reason });
-      log({ level: "warn", msg: "task stopped before its runner registered; lease returned", environment, lease_id: leaseId, task_arn: task.taskArn, reason });
+      log({ level: "warn", msg: "task stopped without releasing its lease (before its runner registered, or killed); lease returned", environment, lease_id: leaseId, task_arn: task.taskArn, reason });
     }
   }
   return returned;

@@ -4,12 +4,12 @@
 import { Redis } from "@upstash/redis";
 import postgres from "postgres";
 import { CapacityLedger } from "../_shared/capacity-ledger.ts";
-import { bearerToken, secretsMatch } from "../_shared/constant-time.ts";
 import { dispatch, DispatchUnavailableError } from "../_shared/dispatch.ts";
 import { parseDispatchConfig } from "../_shared/dispatch-config.ts";
 import { EcsClient } from "../_shared/ecs-client.ts";
 import { GeminiRateBudget } from "../_shared/gemini-rate-budget.ts";
 import { SpotFallback } from "../_shared/spot-fallback.ts";
+import { verifyHint } from "../_shared/hint-signature.ts";
 import { redisKeyPrefixes } from "../_shared/redis-keys.ts";
 import { errorMessage } from "../_shared/error-message.ts";
 
@@ -29,11 +29,11 @@ const log = (entry: Record<string, unknown>) => console.log(JSON.stringify({ tim
 
 Deno.serve(async (request) => {
   if (request.method !== "POST") return Response.json({ error: "use POST" }, { status: 405 });
-  const token = bearerToken(request);
-  if (token === undefined || !(await secretsMatch(token, config.dispatchSecret))) {
-    return Response.json({ error: "missing or wrong dispatch secret" }, { status: 401 });
-  }
-  const reason = await readReason(request);
+  // Signed, not a bearer secret: see hint-signature.ts.
+  const rawBody = await request.text();
+  const verdict = await verifyHint(config.dispatchSecret, request.headers, rawBody, Date.now());
+  if (!verdict.ok) return Response.json({ error: verdict.reason }, { status: 401 });
+  const reason = readReason(rawBody);
   try {
     const outcome = await dispatch({ config, sql, redis, ledger, gemini, ecs, log }, reason);
     return Response.json(outcome, { status: 200 });
@@ -47,9 +47,9 @@ Deno.serve(async (request) => {
   }
 });
 
-async function readReason(request: Request): Promise<string> {
+function readReason(rawBody: string): string {
   try {
-    const body: unknown = await request.json();
+    const body: unknown = JSON.parse(rawBody);
     if (body && typeof body === "object" && "reason" in body && typeof body.reason === "string") return body.reason.slice(0, 64);
   } catch {
     // An empty or non-JSON body is still a valid trigger.
