@@ -120,9 +120,34 @@ describe("dispatch on the local stack", () => {
     expect(task?.clientToken).toBe(task?.environment["LEDGER_LEASE_ID"]);
   });
 
+  it("a row inserted soon after another hint is dispatched at once, not left to the tick", async () => {
+    // The tick off, and a throttle gap far longer than the test: only a hint that is not suppressed can start the second task.
+    await sql`update cron.job set active = false where jobname = 'dispatch-tick'`;
+    await sql`update private.dispatch_hint_throttle set min_insert_interval = interval '1 hour', min_interval = interval '1 hour'`;
+    try {
+      const insertOne = (n: number) =>
+        sql`insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
+            values ('acte', ${String(2000000 + n)}, 'Montréal', 'Acte')`;
+      await insertOne(1);
+      await waitFor("the first row's task", async () => started().length >= 1, 15_000);
+      // That hint's dispatch has read the backlog: nothing is in flight for this row to fold into.
+      await insertOne(2);
+      await waitFor("the second row's task", async () => started().length >= 2, 15_000);
+      // Several rows while one hint is in flight fold into it and are all seen by its dispatch.
+      await Promise.all([3, 4, 5].map(insertOne));
+      await waitFor("a task for every row", async () => started().length >= 5, 15_000);
+      await hintsSettled();
+      expect(started()).toHaveLength(5);
+    } finally {
+      await sql`update private.dispatch_hint_throttle set min_insert_interval = interval '250 milliseconds', min_interval = interval '1 second'`;
+      await sql`update cron.job set active = true where jobname = 'dispatch-tick'`;
+    }
+  });
+
   it("100 rows inserted at once start no more tasks than the budget allows", async () => {
     await insertActes(100);
     await waitFor("the budget to fill", async () => started().length >= REGISTRE_TASKS_THAT_FIT, 20_000);
+    await hintsSettled();
     const response = await callDispatch();
     const body = (await response.json()) as { started: unknown[]; plan: { held: string[] } };
     expect(body.started).toEqual([]);
@@ -142,6 +167,8 @@ describe("dispatch on the local stack", () => {
   it("releases the lease when RunTask fails", async () => {
     stack.ecs.failNextRunTasks(1_000, "RESOURCE:MEMORY");
     await insertActes(1);
+    // The insert's hint dispatches first; a call that finds its lock taken only leaves a mark, so ask once it is done.
+    await hintsSettled();
     const response = await callDispatch();
     const body = (await response.json()) as { started: unknown[]; failed: { kind: string; error: string }[] };
     expect(body.started).toEqual([]);
