@@ -1,15 +1,21 @@
 /**
  * The registre job: fetch the row's document from the registry with the
  * task's browser and session, store the PDF, and hand back its
- * `bucket/filename`. Every failure leaves as one of the classification's
- * three kinds (job-errors.ts):
- * - the site's messages and impossible inputs: final, in the site's words;
- * - timeouts, failed navigations, an expired session after one new login:
- *   retryable;
- * - the registry unreachable (checked with a plain request, so a slow page
- *   is never mistaken for an outage), no browser, no account, no storage:
- *   infrastructure, and an unreachable registry pauses registre dispatch for
- *   everyone through the shared cooldown.
+ * `bucket/filename`. What each registry page means is decided in
+ * site-outcome.ts; here every failure leaves as one of the classification's
+ * kinds (job-errors.ts), recorded on the row:
+ * - "does not exist" (document_not_found), no exact number, paper only, an
+ *   option the site lacks (invalid_input): final;
+ * - timeouts and failed navigations (document_retryable), unknown messages
+ *   and pages out of sequence (needs_attention): retryable, page kept;
+ * - the account refused, or fresh sessions ended twice (account): released;
+ * - maintenance, 5xx, a page with no known marker, the registry unreachable
+ *   (checked with a plain request, so a slow page is never mistaken for an
+ *   outage) (registry_unavailable): released, and registre dispatch pauses
+ *   for everyone through the shared cooldown;
+ * - no browser, no storage (infrastructure): released.
+ * After a timeout or an unexpected page the session is verified before the
+ * next job.
  */
 import { errors as playwrightErrors } from "playwright";
 import type { RegistryCooldown } from "../../supabase/functions/_shared/registry-cooldown.ts";
@@ -22,7 +28,7 @@ import type { DocumentStorage } from "../storage/document-storage.ts";
 import { saveDebugArtifacts } from "./debug-artifacts.ts";
 import { fetchDocument } from "./document-flows.ts";
 import type { RegistreConfig } from "./registre-config.ts";
-import { NavigationFailedError, SessionExpiredError } from "./registry-failures.ts";
+import { NavigationFailedError, RegistryAccountError, RegistryUnavailableError, SessionExpiredError } from "./registry-failures.ts";
 import { firstLine, type RegistrySession } from "./registry-session.ts";
 
 export interface RegistreHandlerDependencies {
@@ -40,7 +46,7 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
   return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
     if (job.kind !== "registre") throw new FinalJobError(`the registre runner cannot do ${job.kind} jobs`);
     const pausedMs = await cooldown.remainingMs().catch(() => 0);
-    if (pausedMs > 0) throw new InfrastructureError(`registre work is paused for ${Math.ceil(pausedMs / 1000)} s more: the registry was unreachable`);
+    if (pausedMs > 0) throw new InfrastructureError(`registre work is paused for ${Math.ceil(pausedMs / 1000)} s more: the registry was unavailable`, { kind: "registry_unavailable" });
 
     const { context, page } = await session.openJobPage();
     // Stopping the job closes its context, which ends every wait at once.
@@ -58,13 +64,18 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
           });
           break;
         } catch (error) {
-          if (!(error instanceof SessionExpiredError) || login >= 2 || signal.aborted) throw error;
+          if (!(error instanceof SessionExpiredError) || signal.aborted) throw error;
+          // A session the site ends right after a fresh login is the account's problem, not the document's.
+          if (login >= 2) throw new RegistryAccountError(`the registry ended two fresh sessions in a row: ${error.message}`);
           log.info("registry session expired; logging in again");
           generation = await session.ensureLoggedIn(context, page, generation);
         }
       }
+      await session.keepCookies(context, generation);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      // Whatever page the job ended on, the session may be dead: verify it before the next job.
+      session.markSuspect();
       await saveDebugArtifacts(page, config.debugDir, job.id, job.attempt, log);
       throw await classifyRegistreFailure(error, { config, cooldown, log });
     } finally {
@@ -89,18 +100,27 @@ export async function classifyRegistreFailure(
   error: unknown,
   deps: { config: RegistreConfig; cooldown: RegistryCooldown; log: Logger },
 ): Promise<Error> {
+  if (error instanceof RegistryUnavailableError) {
+    await pauseRegistre(deps, error.message);
+    return error;
+  }
   if (error instanceof FinalJobError || error instanceof InfrastructureError) return error;
   const unreachable = await registryUnreachable(deps.config.registryBaseUrl);
   if (unreachable !== undefined) {
     const reason = `the registry is unreachable (${unreachable})`;
-    await deps.cooldown.pause(deps.config.cooldownMs, reason).catch((cause: unknown) => deps.log.warn("could not start the registry cooldown", { error: firstLine(cause) }));
-    deps.log.warn("registry unreachable; registre dispatch paused", { cooldown_ms: deps.config.cooldownMs, reason: unreachable });
-    return new InfrastructureError(reason, { cause: error });
+    await pauseRegistre(deps, reason);
+    return new RegistryUnavailableError(reason);
   }
   if (error instanceof RetryableJobError) return error;
   if (error instanceof playwrightErrors.TimeoutError) return new RetryableJobError(`the registry did not answer in time: ${firstLine(error)}`, { cause: error });
   if (error instanceof NavigationFailedError) return new RetryableJobError(error.message, { cause: error });
-  return new RetryableJobError(`${error instanceof Error ? error.name : "error"}: ${firstLine(error)}`, { cause: error });
+  return new RetryableJobError(`${error instanceof Error ? error.name : "error"}: ${firstLine(error)}`, { cause: error, kind: "needs_attention" });
+}
+
+/** Pauses registre dispatch for every runner (the shared cooldown). */
+async function pauseRegistre(deps: { config: RegistreConfig; cooldown: RegistryCooldown; log: Logger }, reason: string): Promise<void> {
+  await deps.cooldown.pause(deps.config.cooldownMs, reason).catch((cause: unknown) => deps.log.warn("could not start the registry cooldown", { error: firstLine(cause) }));
+  deps.log.warn("registry unavailable; registre dispatch paused", { cooldown_ms: deps.config.cooldownMs, reason });
 }
 
 /** Connection-level failures: nothing at the registry's address answers. A slow answer is not one of them. */

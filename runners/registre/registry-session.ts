@@ -1,17 +1,24 @@
 /**
  * The task's one browser and one registry session: Chromium is launched on
  * the first job and reused; each job gets a fresh context that starts from
- * the session's cookies, so the task logs in once and again only when the
- * site ends the session. Closing closes the browser (and with it every
- * Chromium process) and gives the account back.
+ * the session's cookies (and hands back the ones the site rotated), so the
+ * task logs in once and again only when the site ends the session. After an
+ * unexpected page or a timeout the session is suspect and is verified (a
+ * search page must show its form) before the next job. Closing logs out,
+ * closes the browser (and with it every Chromium process) and gives the
+ * account back.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright";
 import { InfrastructureError } from "../lifecycle/job-errors.ts";
 import type { Logger } from "../lifecycle/structured-log.ts";
-import { EntryPage } from "./pages/login-page.ts";
+import { INDEX_SEARCH_PATH } from "./pages/lot-search-page.ts";
+import { logoutLink } from "./pages/login-page.ts";
+import { openAndRead } from "./pages/page-snapshot.ts";
 import type { RegistreConfig } from "./registre-config.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
-import { LoginRefusedError } from "./registry-failures.ts";
+import { LoginRefusedError, RegistryAccountError, RegistryUnavailableError } from "./registry-failures.ts";
+import { signIn } from "./registry-login.ts";
+import { readLoginProof } from "./site-outcome.ts";
 
 /**
  * No shared memory (Fargate's /dev/shm is 64 MB and fixed) and nothing a
@@ -26,6 +33,16 @@ export const CHROMIUM_ARGS = [
   "--disable-default-apps",
   "--mute-audio",
 ] as const;
+
+/**
+ * Chromium's sandbox on wherever it can run: never as root (Chromium refuses
+ * it); as another user it is tried first, and turned off (Playwright's
+ * `--no-sandbox`) only when it fails to start, as it does on Fargate, which
+ * offers no user namespaces. The image runs as `node` (runners/registre/Dockerfile).
+ */
+export function sandboxAllowed(): boolean {
+  return typeof process.getuid === "function" && process.getuid() !== 0;
+}
 
 /** Accounts tried for one login before the job is released as an infrastructure failure. */
 const MAX_ACCOUNTS_PER_LOGIN = 3;
@@ -42,6 +59,8 @@ export class RegistrySession {
   #generation = 0;
   #loggingIn: Promise<void> | undefined;
   #closed = false;
+  /** An unexpected page or a timeout: the session may be dead; verify before trusting it. */
+  #suspect = false;
 
   constructor(config: RegistreConfig, accounts: RegistryAccounts, log: Logger) {
     this.#config = config;
@@ -55,7 +74,7 @@ export class RegistrySession {
     const browser = await this.#launch();
     let context: BrowserContext;
     try {
-      context = await browser.newContext({ acceptDownloads: true, locale: "fr-CA" });
+      context = await browser.newContext({ acceptDownloads: true, ...browserIdentity(browser.version()) });
     } catch (error) {
       throw new InfrastructureError(`Chromium could not open a context: ${firstLine(error)}`, { cause: error });
     }
@@ -72,7 +91,11 @@ export class RegistrySession {
    */
   async ensureLoggedIn(context: BrowserContext, page: Page, staleGeneration?: number): Promise<number> {
     // No account held any more (its lease was lost): the session's cookies belong to an account someone else may hold now.
-    const needsLogin = this.#cookies === undefined || this.#accounts.held === undefined || staleGeneration === this.#generation;
+    let needsLogin = this.#cookies === undefined || this.#accounts.held === undefined || staleGeneration === this.#generation;
+    if (!needsLogin && this.#suspect && this.#cookies !== undefined) {
+      await context.addCookies(this.#cookies);
+      needsLogin = !(await this.#verify(page));
+    }
     if (needsLogin) {
       this.#loggingIn ??= this.#logIn(context, page).finally(() => {
         this.#loggingIn = undefined;
@@ -87,11 +110,8 @@ export class RegistrySession {
     for (let tried = 0; tried < MAX_ACCOUNTS_PER_LOGIN; tried += 1) {
       const account = await this.#accounts.lease();
       if (account === undefined) throw new InfrastructureError("no healthy registry account is free; the job waits for one");
-      const entry = new EntryPage(page, this.#config.registryBaseUrl);
-      await entry.open();
-      const login = await entry.enter();
       try {
-        await login.logIn(account.username, account.password, this.#config.navigationTimeoutMs);
+        await signIn(page, this.#config.registryBaseUrl, account, this.#config.navigationTimeoutMs);
       } catch (error) {
         if (!(error instanceof LoginRefusedError)) throw error;
         // The account's fault, not the document's: count it against the account and try another.
@@ -103,10 +123,38 @@ export class RegistrySession {
       await this.#accounts.report(true);
       this.#cookies = await context.cookies();
       this.#generation += 1;
+      this.#suspect = false;
       this.#log.info("logged in to the registry", { account_id: account.accountId, session_generation: this.#generation });
       return;
     }
-    throw new InfrastructureError(`the registry refused ${MAX_ACCOUNTS_PER_LOGIN} accounts in a row; check registry_account_health`);
+    throw new RegistryAccountError(`the registry refused ${MAX_ACCOUNTS_PER_LOGIN} accounts in a row; check registry_account_health`);
+  }
+
+  /** Whether the session's cookies still open a search page showing its form. */
+  async #verify(page: Page): Promise<boolean> {
+    try {
+      const snapshot = await openAndRead(page, `${this.#config.registryBaseUrl}${INDEX_SEARCH_PATH}`, this.#config.navigationTimeoutMs);
+      readLoginProof(snapshot);
+      this.#suspect = false;
+      this.#log.info("registry session verified after an unexpected page");
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryUnavailableError) throw error;
+      this.#log.info("registry session no longer valid; logging in again", { error: firstLine(error) });
+      this.#cookies = undefined;
+      return false;
+    }
+  }
+
+  /** The job saw an unexpected page or a timeout: verify the session before the next job. */
+  markSuspect(): void {
+    this.#suspect = true;
+  }
+
+  /** Keeps the cookies the site set during a job of this generation (it may rotate them). */
+  async keepCookies(context: BrowserContext, generation: number): Promise<void> {
+    if (generation !== this.#generation || this.#cookies === undefined) return;
+    this.#cookies = await context.cookies().catch(() => this.#cookies);
   }
 
   /** Forgets the session (the site ended it). */
@@ -115,8 +163,16 @@ export class RegistrySession {
   }
 
   async #launch(): Promise<Browser> {
-    this.#browser ??= chromium
-      .launch({ executablePath: this.#config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS] })
+    const launch = (sandbox: boolean) => chromium.launch({ executablePath: this.#config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS], chromiumSandbox: sandbox });
+    this.#browser ??= (
+      sandboxAllowed()
+        ? launch(true).catch((error: unknown) => {
+            // Fargate gives no user namespaces; the sandbox cannot start there, and only then is it turned off.
+            this.#log.warn("chromium's sandbox cannot run here; starting without it", { error: firstLine(error) });
+            return launch(false);
+          })
+        : launch(false)
+    )
       .then((browser) => {
         this.#log.info("chromium started", { version: browser.version() });
         browser.on("disconnected", () => {
@@ -133,10 +189,42 @@ export class RegistrySession {
   }
 
   /** Closes the browser and gives the account back. Safe to call twice. */
+  /**
+   * Ends the site's session, so the account is free for its next login (the
+   * site allows one session per account). The logout link's address and
+   * label are not in the evidence: when none is found, the session is left
+   * to time out (20 minutes idle, the Guide).
+   */
+  async #logOut(browser: Promise<Browser>, cookies: Cookies): Promise<void> {
+    const timeout = this.#config.navigationTimeoutMs;
+    try {
+      const context = await (await browser).newContext(browserIdentity((await browser).version()));
+      try {
+        await context.addCookies(cookies);
+        const page = await context.newPage();
+        await page.goto(`${this.#config.registryBaseUrl}${INDEX_SEARCH_PATH}`, { timeout });
+        const link = logoutLink(page).first();
+        if ((await link.count()) === 0) {
+          this.#log.info("no logout link found; the registry session will time out");
+          return;
+        }
+        await link.click({ timeout });
+        await page.waitForLoadState("domcontentloaded", { timeout });
+        this.#log.info("logged out of the registry");
+      } finally {
+        await context.close().catch(() => {});
+      }
+    } catch (error) {
+      this.#log.warn("logging out of the registry failed; the session will time out", { error: firstLine(error) });
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const browser = this.#browser;
     this.#browser = undefined;
+    if (browser !== undefined && this.#cookies !== undefined) await this.#logOut(browser, this.#cookies);
+    this.#cookies = undefined;
     if (browser !== undefined) {
       await browser
         .then((opened) => opened.close())
@@ -145,6 +233,21 @@ export class RegistrySession {
     }
     await this.#accounts.release();
   }
+}
+
+/**
+ * A normal desktop identity: the Chromium's own version without the
+ * "HeadlessChrome" token headless mode puts in the user agent, French
+ * (Canada) as a Quebec notary's browser would be, Montreal's time zone.
+ */
+export function browserIdentity(version: string): { userAgent: string; locale: string; timezoneId: string; viewport: { width: number; height: number } } {
+  const major = /^\d+/.exec(version)?.[0] ?? "0";
+  return {
+    userAgent: `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`,
+    locale: "fr-CA",
+    timezoneId: "America/Toronto",
+    viewport: { width: 1366, height: 768 },
+  };
 }
 
 export function firstLine(error: unknown): string {
