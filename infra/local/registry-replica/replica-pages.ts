@@ -105,7 +105,7 @@ export function loginPage(error?: string): string {
     "Identification",
     `${messageTable(error)}<form name="frmIdent" method="post" action="${PAGE_PATHS.login}">
 <input type="hidden" name="txtEtat" value="valdr"><input type="hidden" name="txtBoutn" value="btnSoumt"><input type="hidden" name="txtInAfichQuestIdentPersn" value="N">
-<table><tr><td>Code d'utilisateur</td><td><input type="text" name="txtVaCodeUtils" maxlength="7"></td></tr>
+<table><tr><td>Code d'utilisateur</td><td><input type="text" name="txtVaCodeUtils"></td></tr>
 <tr><td>Mot de passe</td><td><input type="password" name="txtMotPasse"></td></tr>
 <tr><td colspan="2"><input class="BoutnStand" type="submit" id="btnSoumt" name="btnSoumt" value="Soumettre"></td></tr></table></form>`,
   );
