@@ -20,12 +20,15 @@ import { connectJobDatabase, JobQueue, type ClaimedJob } from "../runners/lifecy
 import { createLogger } from "../runners/lifecycle/structured-log.ts";
 import { parseRegistreConfig } from "../runners/registre/registre-config.ts";
 import { registreJobHandler } from "../runners/registre/registre-job-handler.ts";
+import { RegistryPurchases } from "../runners/registre/registry-purchases.ts";
 import { RegistryAccounts } from "../runners/registre/registry-accounts.ts";
 import { RegistrySession } from "../runners/registre/registry-session.ts";
 import { createDocumentStorage } from "../runners/storage/document-storage.ts";
 import { chromiumDescendants, totalPssBytes } from "../tests/registre/process-tree.ts";
 
 const DOCUMENTS_PER_ROUND = 9;
+/** Its spend policy reuses nothing: every round must fetch every document, not reuse the last round's PDFs. */
+const BENCH_ENVIRONMENT = "dev";
 const PARALLEL_ROUNDS = [1, 3] as const;
 
 interface RoundResult {
@@ -50,6 +53,9 @@ export async function runRegistreBench(): Promise<void> {
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
   const admin = postgres(stack.urls.database, { max: 1, onnotice: () => {} });
+  await admin`
+    insert into registre_spend_policy (environment, reuse_window) values (${BENCH_ENVIRONMENT}, interval '0 seconds')
+    on conflict (environment) do update set reuse_window = excluded.reuse_window, daily_cap_cents = null`;
   const results: RoundResult[] = [];
   try {
     const fetchable = REGISTRY_CATALOGUE;
@@ -97,6 +103,7 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
     session,
     storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
     cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), ""),
+    purchases: new RegistryPurchases(accountsSql, BENCH_ENVIRONMENT),
   });
   let peakPss = 0;
   let processesAtPeak = 0;

@@ -18,6 +18,7 @@ import { createDocumentStorage, parseStorageConfig, type DocumentStorage } from 
 import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
+import { RegistryPurchases } from "./registry-purchases.ts";
 import { RegistrySession } from "./registry-session.ts";
 
 const HELP = `Usage: tsx runners/registre/main.ts   (configured by environment variables)
@@ -31,6 +32,8 @@ Registre options: REGISTRY_BASE_URL (https://www.registrefoncier.gouv.qc.ca),
 CHROMIUM_PATH (/usr/bin/chromium), REGISTRE_NAVIGATION_TIMEOUT_SECONDS (30),
 REGISTRE_RESULT_TIMEOUT_SECONDS (180), REGISTRY_COOLDOWN_SECONDS (120),
 REGISTRY_ACCOUNT_LEASE_SECONDS (600), REGISTRE_DEBUG_DIR (/tmp/registre-debug),
+REGISTRE_PRICE_CENTS (150; the daily cap and reuse window are in the
+registre_spend_policy table),
 REDIS_KEY_PREFIX (""). Lifecycle options as for every runner:
 RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2), JOB_LEASE_SECONDS (300),
 SHUTDOWN_GRACE_SECONDS (100), RUNNER_MAX_INFRASTRUCTURE_FAILURES (3),
@@ -68,7 +71,9 @@ async function main(): Promise<number> {
     return await runRunner({
       config,
       log,
-      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix) }),
+      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix),
+        purchases: new RegistryPurchases(accountsSql, config.environment),
+      }),
     });
   } finally {
     await session.close();

@@ -21,6 +21,8 @@ export interface RegistreConfig {
   readonly accountLeaseSeconds: number;
   /** Private folder for failure screenshots and HTML, one subfolder per job id. */
   readonly debugDir: string;
+  /** What one document costs, recorded with each purchase (about 1,50 $, the public SIRF client). */
+  readonly priceCents: number;
   /** REDIS_KEY_PREFIX, where the shared cooldown lives. */
   readonly redisKeyPrefix: string;
 }
@@ -46,6 +48,8 @@ const schema = z.object({
   REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(86_400)).default(600),
   /** @default "/tmp/registre-debug" */
   REGISTRE_DEBUG_DIR: z.string().startsWith("/", { error: "must be an absolute path" }).default("/tmp/registre-debug"),
+  /** @default 150 (1,50 $ a document, SIRF-py's April 2026 price) */
+  REGISTRE_PRICE_CENTS: z.string().regex(/^\d+$/, { error: "must be a whole number of cents" }).transform(Number).default(150),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(""),
 });
 
@@ -67,6 +71,7 @@ export function parseRegistreConfig(env: Readonly<Record<string, string | undefi
     cooldownMs: Math.round(e.REGISTRY_COOLDOWN_SECONDS * 1000),
     accountLeaseSeconds: e.REGISTRY_ACCOUNT_LEASE_SECONDS,
     debugDir: e.REGISTRE_DEBUG_DIR,
+    priceCents: e.REGISTRE_PRICE_CENTS,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
   };
 }

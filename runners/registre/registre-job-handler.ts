@@ -28,6 +28,7 @@ import type { DocumentStorage } from "../storage/document-storage.ts";
 import { saveDebugArtifacts } from "./debug-artifacts.ts";
 import { fetchDocument } from "./document-flows.ts";
 import type { RegistreConfig } from "./registre-config.ts";
+import type { RegistryPurchases } from "./registry-purchases.ts";
 import { NavigationFailedError, RegistryAccountError, RegistryUnavailableError, SessionExpiredError } from "./registry-failures.ts";
 import { firstLine, type RegistrySession } from "./registry-session.ts";
 
@@ -36,17 +37,34 @@ export interface RegistreHandlerDependencies {
   readonly session: RegistrySession;
   readonly storage: DocumentStorage;
   readonly cooldown: RegistryCooldown;
+  readonly purchases: RegistryPurchases;
 }
 
 /** How long the reachability check waits for the registry to answer at all. */
 const PROBE_TIMEOUT_MS = 5_000;
 
 export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandler {
-  const { config, session, storage, cooldown } = deps;
+  const { config, session, storage, cooldown, purchases } = deps;
   return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
     if (job.kind !== "registre") throw new FinalJobError(`the registre runner cannot do ${job.kind} jobs`);
     const pausedMs = await cooldown.remainingMs().catch(() => 0);
     if (pausedMs > 0) throw new InfrastructureError(`registre work is paused for ${Math.ceil(pausedMs / 1000)} s more: the registry was unavailable`, { kind: "registry_unavailable" });
+
+
+    // Never buy what we have: this job's own earlier purchase (a retry after
+    // the purchase point), or an identical request completed recently.
+    const reusable = await purchases.findReusable(job);
+    if (reusable !== undefined) {
+      if (reusable.sourceJobId !== null && reusable.hasText) await purchases.copyText(job, reusable.sourceJobId);
+      log.info("document reused, not bought again", { supabase_path: reusable.supabasePath, source_job_id: reusable.sourceJobId, ocr_text_reused: reusable.hasText });
+      return { kind: "extracted", supabasePath: reusable.supabasePath };
+    }
+    const spend = await purchases.spendToday();
+    if (spend.paused) {
+      throw new InfrastructureError(`the daily registry spend cap is reached (${formatDollars(spend.spentCents)} of ${formatDollars(spend.capCents ?? 0)} today): registre work waits for tomorrow or a higher cap`, {
+        kind: "spend_cap",
+      });
+    }
 
     const { context, page } = await session.openJobPage();
     // Stopping the job closes its context, which ends every wait at once.
@@ -83,6 +101,8 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
       await context.close().catch(() => {});
     }
 
+    // The purchase point: the registry has billed the account for this document.
+    const purchaseId = await purchases.record(job, session.accountId, config.priceCents);
     const path = documentObjectPath({
       documentSource: job.documentSource,
       documentNumber: job.documentNumberNormalized,
@@ -90,6 +110,7 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
       cadastre: job.cadastre,
     });
     await storage.upload(path, bytes, "application/pdf");
+    await purchases.recordStorage(purchaseId, path);
     log.info("document stored", { supabase_path: path, bytes: bytes.length });
     return { kind: "extracted", supabasePath: path };
   };
@@ -115,6 +136,10 @@ export async function classifyRegistreFailure(
   if (error instanceof playwrightErrors.TimeoutError) return new RetryableJobError(`the registry did not answer in time: ${firstLine(error)}`, { cause: error });
   if (error instanceof NavigationFailedError) return new RetryableJobError(error.message, { cause: error });
   return new RetryableJobError(`${error instanceof Error ? error.name : "error"}: ${firstLine(error)}`, { cause: error, kind: "needs_attention" });
+}
+
+function formatDollars(cents: number): string {
+  return `${(cents / 100).toFixed(2).replace(".", ",")} $`;
 }
 
 /** Pauses registre dispatch for every runner (the shared cooldown). */

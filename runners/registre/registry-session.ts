@@ -146,6 +146,11 @@ export class RegistrySession {
     }
   }
 
+  /** The registry account the session is logged in with (purchases are charged to it). */
+  get accountId(): string | undefined {
+    return this.#accounts.held?.accountId;
+  }
+
   /** The job saw an unexpected page or a timeout: verify the session before the next job. */
   markSuspect(): void {
     this.#suspect = true;

@@ -85,6 +85,9 @@ beforeAll(async () => {
     taskCommand: (family) => (family === "registre" ? defaultTaskCommand(family) : { command: process.execPath, args: ["-e", ""] }),
   });
   sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
+  // This file tests fetching: its rows repeat documents, which must not be served from the reuse of
+  // earlier purchases (registry-purchases.test.ts tests that).
+  await sql`insert into registre_spend_policy (environment, reuse_window) values ('dev', interval '0 seconds') on conflict (environment) do update set reuse_window = excluded.reuse_window`;
   sampler = setInterval(() => {
     for (const task of runningRegistreTasks()) if (task.pid !== undefined) for (const pid of chromiumDescendants(task.pid)) chromiumSeen.add(pid);
   }, 200);
