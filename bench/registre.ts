@@ -104,6 +104,7 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
     storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
     cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), ""),
     purchases: new RegistryPurchases(accountsSql, BENCH_ENVIRONMENT),
+    traces: undefined,
   });
   let peakPss = 0;
   let processesAtPeak = 0;

@@ -19,6 +19,7 @@ import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
 import { RegistryPurchases } from "./registry-purchases.ts";
+import { createTraceStore, type TraceStore } from "./trace-store.ts";
 import { RegistrySession } from "./registry-session.ts";
 
 const HELP = `Usage: tsx runners/registre/main.ts   (configured by environment variables)
@@ -32,7 +33,7 @@ Registre options: REGISTRY_BASE_URL (https://www.registrefoncier.gouv.qc.ca),
 CHROMIUM_PATH (/usr/bin/chromium), REGISTRE_NAVIGATION_TIMEOUT_SECONDS (30),
 REGISTRE_RESULT_TIMEOUT_SECONDS (180), REGISTRY_COOLDOWN_SECONDS (120),
 REGISTRY_ACCOUNT_LEASE_SECONDS (600), REGISTRE_DEBUG_DIR (/tmp/registre-debug),
-REGISTRE_PRICE_CENTS (150; the daily cap and reuse window are in the
+REGISTRE_TRACES (on-failure | off), REGISTRE_PRICE_CENTS (150; the daily cap and reuse window are in the
 registre_spend_policy table),
 REDIS_KEY_PREFIX (""). Lifecycle options as for every runner:
 RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2), JOB_LEASE_SECONDS (300),
@@ -49,10 +50,13 @@ async function main(): Promise<number> {
   let config: RunnerConfig;
   let registre: RegistreConfig;
   let storage: DocumentStorage;
+  let traces: TraceStore | undefined;
   try {
     config = parseRunnerConfig(process.env);
     registre = parseRegistreConfig(process.env);
-    storage = createDocumentStorage(parseStorageConfig(process.env));
+    const storageConfig = parseStorageConfig(process.env);
+    storage = createDocumentStorage(storageConfig);
+    traces = registre.keepTraces ? createTraceStore(storageConfig) : undefined;
     if (config.jobKind !== "registre") throw new Error(`JOB_KIND must be registre for this runner, got ${config.jobKind}`);
   } catch (error) {
     // The messages name the variables to fix, never a secret value.
@@ -64,6 +68,13 @@ async function main(): Promise<number> {
     level: config.logLevel,
     secrets: secretValues(config),
   });
+  // The traces' 14-day retention: each task purges the expired days as it starts.
+  if (traces !== undefined) {
+    await traces.purge(new Date()).then(
+      (days) => days > 0 && log.info("expired job traces purged", { days }),
+      (error: unknown) => log.warn("could not purge expired job traces", { error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false, retry: { retries: 1, backoff: () => 250 } });
   const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1 });
   const session = new RegistrySession(registre, new RegistryAccounts(accountsSql, { workerId: config.workerId, leaseSeconds: registre.accountLeaseSeconds, log }), log);
@@ -73,6 +84,7 @@ async function main(): Promise<number> {
       log,
       handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix),
         purchases: new RegistryPurchases(accountsSql, config.environment),
+        traces,
       }),
     });
   } finally {

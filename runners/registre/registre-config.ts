@@ -21,6 +21,8 @@ export interface RegistreConfig {
   readonly accountLeaseSeconds: number;
   /** Private folder for failure screenshots and HTML, one subfolder per job id. */
   readonly debugDir: string;
+  /** Keep a scrubbed Playwright trace of each failed job (trace-store.ts). */
+  readonly keepTraces: boolean;
   /** What one document costs, recorded with each purchase (about 1,50 $, the public SIRF client). */
   readonly priceCents: number;
   /** REDIS_KEY_PREFIX, where the shared cooldown lives. */
@@ -48,6 +50,8 @@ const schema = z.object({
   REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(86_400)).default(600),
   /** @default "/tmp/registre-debug" */
   REGISTRE_DEBUG_DIR: z.string().startsWith("/", { error: "must be an absolute path" }).default("/tmp/registre-debug"),
+  /** @default "on-failure" */
+  REGISTRE_TRACES: z.enum(["on-failure", "off"], { error: "must be on-failure or off" }).default("on-failure"),
   /** @default 150 (1,50 $ a document, SIRF-py's April 2026 price) */
   REGISTRE_PRICE_CENTS: z.string().regex(/^\d+$/, { error: "must be a whole number of cents" }).transform(Number).default(150),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(""),
@@ -72,6 +76,7 @@ export function parseRegistreConfig(env: Readonly<Record<string, string | undefi
     accountLeaseSeconds: e.REGISTRY_ACCOUNT_LEASE_SECONDS,
     debugDir: e.REGISTRE_DEBUG_DIR,
     priceCents: e.REGISTRE_PRICE_CENTS,
+    keepTraces: e.REGISTRE_TRACES === "on-failure",
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
   };
 }

@@ -29,6 +29,8 @@ import { saveDebugArtifacts } from "./debug-artifacts.ts";
 import { fetchDocument } from "./document-flows.ts";
 import type { RegistreConfig } from "./registre-config.ts";
 import type { RegistryPurchases } from "./registry-purchases.ts";
+import { startJobTrace } from "./job-trace.ts";
+import type { TraceStore } from "./trace-store.ts";
 import { NavigationFailedError, RegistryAccountError, RegistryUnavailableError, SessionExpiredError } from "./registry-failures.ts";
 import { firstLine, type RegistrySession } from "./registry-session.ts";
 
@@ -38,13 +40,15 @@ export interface RegistreHandlerDependencies {
   readonly storage: DocumentStorage;
   readonly cooldown: RegistryCooldown;
   readonly purchases: RegistryPurchases;
+  /** Where failed jobs' traces go; undefined keeps none. */
+  readonly traces: TraceStore | undefined;
 }
 
 /** How long the reachability check waits for the registry to answer at all. */
 const PROBE_TIMEOUT_MS = 5_000;
 
 export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandler {
-  const { config, session, storage, cooldown, purchases } = deps;
+  const { config, session, storage, cooldown, purchases, traces } = deps;
   return async (job: ClaimedJob, { signal, log }: JobContext): Promise<JobOutcome> => {
     if (job.kind !== "registre") throw new FinalJobError(`the registre runner cannot do ${job.kind} jobs`);
     const pausedMs = await cooldown.remainingMs().catch(() => 0);
@@ -67,6 +71,7 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
     }
 
     const { context, page } = await session.openJobPage();
+    const trace = traces === undefined ? undefined : await startJobTrace(context, log);
     // Stopping the job closes its context, which ends every wait at once.
     const stop = () => void context.close().catch(() => {});
     signal.addEventListener("abort", stop, { once: true });
@@ -90,12 +95,17 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
         }
       }
       await session.keepCookies(context, generation);
+      await trace?.discard();
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       // Whatever page the job ended on, the session may be dead: verify it before the next job.
       session.markSuspect();
       await saveDebugArtifacts(page, config.debugDir, job.id, job.attempt, log);
-      throw await classifyRegistreFailure(error, { config, cooldown, log });
+      const failure = await classifyRegistreFailure(error, { config, cooldown, log });
+      const kept = traces === undefined ? undefined : await trace?.keep({ store: traces, jobId: job.id, attempt: job.attempt, secrets: [...session.secretValues(), ...(await context.cookies().catch(() => [])).map((cookie) => cookie.value)] });
+      // The row's error says where the trace is (never what it holds).
+      if (kept !== undefined) failure.message = `${failure.message} [trace: ${kept}]`;
+      throw failure;
     } finally {
       signal.removeEventListener("abort", stop);
       await context.close().catch(() => {});

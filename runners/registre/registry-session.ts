@@ -146,6 +146,12 @@ export class RegistrySession {
     }
   }
 
+  /** What a trace must never show: the account's credentials and the session's cookies. */
+  secretValues(): string[] {
+    const account = this.#accounts.held;
+    return [...(account === undefined ? [] : [account.username, account.password]), ...(this.#cookies ?? []).map((cookie) => cookie.value)];
+  }
+
   /** The registry account the session is logged in with (purchases are charged to it). */
   get accountId(): string | undefined {
     return this.#accounts.held?.accountId;

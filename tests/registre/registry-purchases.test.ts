@@ -70,6 +70,7 @@ beforeAll(async () => {
     storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
     cooldown: new RegistryCooldown(upstashClient(), randomKeyPrefix("purchases")),
     purchases: new RegistryPurchases(sqlForRunner, "dev"),
+    traces: undefined,
   });
 }, 60_000);
 
