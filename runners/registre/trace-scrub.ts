@@ -10,7 +10,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 
-const SCRUBBED = Buffer.from("[scrubbed]");
+const SCRUBBED = "[scrubbed]";
 const CENTRAL_SIGNATURE = 0x02014b50;
 const END_SIGNATURE = 0x06054b50;
 
@@ -33,14 +33,16 @@ export function secretForms(secrets: readonly string[]): Buffer[] {
   return [...forms].sort((a, b) => b.length - a.length).map((form) => Buffer.from(form));
 }
 
-export function scrubBuffer(data: Buffer, forms: readonly Buffer[]): Buffer {
+/** `data` with every form replaced by `placeholder` (which must be plain letters where it is replayed: "SCRUBBED"). */
+export function scrubBuffer(data: Buffer, forms: readonly Buffer[], placeholder = SCRUBBED): Buffer {
+  const replacement = Buffer.from(placeholder);
   let current = data;
   for (const form of forms) {
     if (current.indexOf(form) < 0) continue;
     const parts: Buffer[] = [];
     let from = 0;
     for (let at = current.indexOf(form); at >= 0; at = current.indexOf(form, from)) {
-      parts.push(current.subarray(from, at), SCRUBBED);
+      parts.push(current.subarray(from, at), replacement);
       from = at + form.length;
     }
     parts.push(current.subarray(from));
@@ -50,9 +52,9 @@ export function scrubBuffer(data: Buffer, forms: readonly Buffer[]): Buffer {
 }
 
 /** The trace zip `zip` with every form of every secret replaced. */
-export function scrubTraceZip(zip: Buffer, secrets: readonly string[]): Buffer {
+export function scrubTraceZip(zip: Buffer, secrets: readonly string[], placeholder = SCRUBBED): Buffer {
   const forms = secretForms(secrets);
-  return writeZip(readZip(zip).map((entry) => ({ name: entry.name, data: scrubBuffer(entry.data, forms) })));
+  return writeZip(readZip(zip).map((entry) => ({ name: entry.name, data: scrubBuffer(entry.data, forms, placeholder) })));
 }
 
 function readZip(zip: Buffer): Entry[] {

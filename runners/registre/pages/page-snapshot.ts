@@ -103,6 +103,9 @@ export async function actAndRead(page: Page, action: () => Promise<unknown>, tim
   let onFailed: ((request: Request) => void) | undefined;
   const failed = new Promise<never>((_, reject) => {
     onFailed = (request: Request) => {
+      // An abort is not a failure of the site: a navigation replaced by the next one, a download,
+      // or a redirect Playwright replays as a new navigation (routeFromHAR).
+      if (request.failure()?.errorText === "net::ERR_ABORTED") return;
       if (request.isNavigationRequest() && request.frame() === mainFrame) {
         reject(new NavigationFailedError(`loading ${new URL(request.url()).pathname} failed: ${request.failure()?.errorText ?? "unknown network error"}`));
       }

@@ -15,8 +15,23 @@
  * Every wait is bounded, `download.path()` included.
  */
 import { readFile } from "node:fs/promises";
-import { errors as playwrightErrors, type Download, type Page, type Response, type Route } from "playwright";
+import { errors as playwrightErrors, type BrowserContext, type Download, type Page, type Response, type Route } from "playwright";
 import { UnexpectedPageError } from "../registry-failures.ts";
+
+/** A document's answer as a recording holds it (registre:replay), instead of asking the site. */
+export interface RecordedAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+export type RecordedAnswers = (method: string, url: string) => RecordedAnswer | undefined;
+
+const recordedAnswers = new WeakMap<BrowserContext, RecordedAnswers>();
+
+/** Serves the capture's document requests of `context` from a recording (routeFromHAR serves the rest). */
+export function answerDocumentsFromRecording(context: BrowserContext, answers: RecordedAnswers): void {
+  recordedAnswers.set(context, answers);
+}
 
 /** How long after the capture a popup the save link opened may still appear (and be closed). */
 const POPUP_GRACE_MS = 5_000;
@@ -29,6 +44,11 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new playwrightErrors.TimeoutError(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function liveAnswer(route: Route, timeoutMs: number): Promise<RecordedAnswer> {
+  const answer = await route.fetch({ timeout: timeoutMs });
+  return { status: answer.status(), headers: answer.headers(), body: await answer.body() };
 }
 
 /** Runs `trigger` (the click on the save link) and returns the PDF's bytes, within `timeoutMs`. */
@@ -56,20 +76,25 @@ export async function capturePdf(page: Page, trigger: () => Promise<void>, timeo
   const onResponse = (response: Response) => {
     void (async () => {
       if (!/application\/pdf/i.test((await response.headerValue("content-type")) ?? "")) return;
-      const bytes = new Uint8Array(await bounded(response.body(), left(), "the PDF response's body"));
+      // In a replay the HAR router may have answered before the capture's route saw the request: the recording holds the bytes.
+      const recorded = recordedAnswers.get(context)?.(response.request().method(), response.url());
+      const bytes = new Uint8Array(recorded?.body ?? (await bounded(response.body(), left(), "the PDF response's body")));
       if (isPdf(bytes)) resolve(bytes);
     })().catch(() => {});
   };
   const onRoute = async (route: Route) => {
     if (route.request().resourceType() !== "document") return route.fallback();
     try {
-      const answer = await route.fetch({ timeout: left() });
-      if (/application\/pdf/i.test(answer.headers()["content-type"] ?? "")) {
-        const bytes = new Uint8Array(await answer.body());
+      const recording = recordedAnswers.get(context);
+      // A replay never reaches the network: what the recording lacks goes on to the HAR router (which aborts it).
+      if (recording !== undefined && recording(route.request().method(), route.request().url()) === undefined) return await route.fallback();
+      const { status, headers, body } = recording?.(route.request().method(), route.request().url()) ?? (await liveAnswer(route, left()));
+      if (/application\/pdf/i.test(headers["content-type"] ?? "")) {
+        const bytes = new Uint8Array(body);
         if (isPdf(bytes)) resolve(bytes);
         else problems.push(`an application/pdf answer held ${bytes.length} bytes that are not a PDF`);
       }
-      await route.fulfill({ response: answer });
+      await route.fulfill({ status, headers, body });
     } catch (error) {
       problems.push(error instanceof Error ? error.message.split("\n")[0] ?? error.message : String(error));
       await route.abort().catch(() => {});
