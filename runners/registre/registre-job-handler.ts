@@ -19,7 +19,7 @@
  */
 import { errors as playwrightErrors } from "playwright";
 import type { RegistryCooldown } from "../../supabase/functions/_shared/registry-cooldown.ts";
-import { FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
+import { classifyFailure, FinalJobError, InfrastructureError, RetryableJobError } from "../lifecycle/job-errors.ts";
 import type { ClaimedJob } from "../lifecycle/job-queue.ts";
 import type { JobContext, JobHandler, JobOutcome } from "../lifecycle/run-runner.ts";
 import type { Logger } from "../lifecycle/structured-log.ts";
@@ -102,7 +102,14 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
       session.markSuspect();
       await saveDebugArtifacts(page, config.debugDir, job.id, job.attempt, log);
       const failure = await classifyRegistreFailure(error, { config, cooldown, log });
-      const kept = traces === undefined ? undefined : await trace?.keep({ store: traces, jobId: job.id, attempt: job.attempt, secrets: [...session.secretValues(), ...(await context.cookies().catch(() => [])).map((cookie) => cookie.value)] });
+      // The registry's own "does not exist" needs no investigation: no trace, the row keeps the site's words.
+      let kept: string | undefined;
+      if (traces !== undefined && classifyFailure(failure).kind !== "document_not_found") {
+        const secrets = [...session.secretValues(), ...(await context.cookies().catch(() => [])).map((cookie) => cookie.value)];
+        kept = await trace?.keep({ store: traces, jobId: job.id, attempt: job.attempt, secrets });
+      } else {
+        await trace?.discard();
+      }
       // The row's error says where the trace is (never what it holds).
       if (kept !== undefined) failure.message = `${failure.message} [trace: ${kept}]`;
       throw failure;
