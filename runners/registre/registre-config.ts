@@ -21,6 +21,8 @@ export interface RegistreConfig {
   readonly accountLeaseSeconds: number;
   /** Private folder for failure screenshots and HTML, one subfolder per job id. */
   readonly debugDir: string;
+  /** The least time between two documents of one account. */
+  readonly accountPaceMs: number;
   /** Keep a scrubbed Playwright trace of each failed job (trace-store.ts). */
   readonly keepTraces: boolean;
   /** What one document costs, recorded with each purchase (about 1,50 $, the public SIRF client). */
@@ -50,6 +52,8 @@ const schema = z.object({
   REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(86_400)).default(600),
   /** @default "/tmp/registre-debug" */
   REGISTRE_DEBUG_DIR: z.string().startsWith("/", { error: "must be an absolute path" }).default("/tmp/registre-debug"),
+  /** @default 2 (0: no pace) */
+  REGISTRE_ACCOUNT_PACE_SECONDS: z.string().regex(/^\d+(\.\d+)?$/, { error: "must be a number of seconds such as 2 or 0" }).transform(Number).default(2),
   /** @default "on-failure" */
   REGISTRE_TRACES: z.enum(["on-failure", "off"], { error: "must be on-failure or off" }).default("on-failure"),
   /** @default 150 (1,50 $ a document, SIRF-py's April 2026 price) */
@@ -77,6 +81,7 @@ export function parseRegistreConfig(env: Readonly<Record<string, string | undefi
     debugDir: e.REGISTRE_DEBUG_DIR,
     priceCents: e.REGISTRE_PRICE_CENTS,
     keepTraces: e.REGISTRE_TRACES === "on-failure",
+    accountPaceMs: Math.round(e.REGISTRE_ACCOUNT_PACE_SECONDS * 1000),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
   };
 }

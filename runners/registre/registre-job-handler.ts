@@ -70,6 +70,7 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
       });
     }
 
+    await session.pace(signal);
     const { context, page } = await session.openJobPage();
     const trace = traces === undefined ? undefined : await startJobTrace(context, log);
     // Stopping the job closes its context, which ends every wait at once.

@@ -8,6 +8,7 @@
  * closes the browser (and with it every Chromium process) and gives the
  * account back.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright";
 import { InfrastructureError } from "../lifecycle/job-errors.ts";
 import type { Logger } from "../lifecycle/structured-log.ts";
@@ -62,10 +63,30 @@ export class RegistrySession {
   /** An unexpected page or a timeout: the session may be dead; verify before trusting it. */
   #suspect = false;
 
-  constructor(config: RegistreConfig, accounts: RegistryAccounts, log: Logger) {
+  readonly #sharedBrowser: (() => Promise<Browser>) | undefined;
+  /** When this session's account last started a document (the per-account pace). */
+  #lastDocumentAt = 0;
+
+  /**
+   * `options.browser`: a Chromium shared by several sessions (one context
+   * each, each with its own account); its owner closes it.
+   */
+  constructor(config: RegistreConfig, accounts: RegistryAccounts, log: Logger, options: { readonly browser?: () => Promise<Browser> } = {}) {
     this.#config = config;
     this.#accounts = accounts;
     this.#log = log;
+    this.#sharedBrowser = options.browser;
+  }
+
+  /**
+   * Waits until this account may start another document: at most one every
+   * REGISTRE_ACCOUNT_PACE_SECONDS, so no account hits the site faster than a
+   * careful person would.
+   */
+  async pace(signal: AbortSignal): Promise<void> {
+    const waitMs = this.#lastDocumentAt + this.#config.accountPaceMs - Date.now();
+    if (waitMs > 0) await delay(waitMs, undefined, { signal });
+    this.#lastDocumentAt = Date.now();
   }
 
   /** A fresh context and page for one job, carrying the session's cookies. */
@@ -174,32 +195,20 @@ export class RegistrySession {
   }
 
   async #launch(): Promise<Browser> {
-    const launch = (sandbox: boolean) => chromium.launch({ executablePath: this.#config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS], chromiumSandbox: sandbox });
-    this.#browser ??= (
-      sandboxAllowed()
-        ? launch(true).catch((error: unknown) => {
-            // Fargate gives no user namespaces; the sandbox cannot start there, and only then is it turned off.
-            this.#log.warn("chromium's sandbox cannot run here; starting without it", { error: firstLine(error) });
-            return launch(false);
-          })
-        : launch(false)
-    )
-      .then((browser) => {
-        this.#log.info("chromium started", { version: browser.version() });
-        browser.on("disconnected", () => {
-          if (!this.#closed) this.#log.warn("chromium went away; the next job starts a new one");
-          this.#browser = undefined;
-        });
-        return browser;
-      })
-      .catch((error: unknown) => {
+    if (this.#sharedBrowser !== undefined) return this.#sharedBrowser();
+    this.#browser ??= launchChromium(this.#config, this.#log).then((browser) => {
+      browser.on("disconnected", () => {
+        if (!this.#closed) this.#log.warn("chromium went away; the next job starts a new one");
         this.#browser = undefined;
-        throw new InfrastructureError(`Chromium could not start: ${firstLine(error)}`, { cause: error });
       });
+      return browser;
+    });
+    this.#browser.catch(() => {
+      this.#browser = undefined;
+    });
     return this.#browser;
   }
 
-  /** Closes the browser and gives the account back. Safe to call twice. */
   /**
    * Ends the site's session, so the account is free for its next login (the
    * site allows one session per account). The logout link's address and
@@ -234,7 +243,8 @@ export class RegistrySession {
     this.#closed = true;
     const browser = this.#browser;
     this.#browser = undefined;
-    if (browser !== undefined && this.#cookies !== undefined) await this.#logOut(browser, this.#cookies);
+    const forLogout = browser ?? this.#sharedBrowser?.();
+    if (forLogout !== undefined && this.#cookies !== undefined) await this.#logOut(forLogout, this.#cookies);
     this.#cookies = undefined;
     if (browser !== undefined) {
       await browser
@@ -244,6 +254,28 @@ export class RegistrySession {
     }
     await this.#accounts.release();
   }
+}
+
+/** Starts Chromium, its sandbox on where it can run (see sandboxAllowed). */
+export function launchChromium(config: RegistreConfig, log?: Logger): Promise<Browser> {
+  const launch = (sandbox: boolean) => chromium.launch({ executablePath: config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS], chromiumSandbox: sandbox });
+  return (
+    sandboxAllowed()
+      ? launch(true).catch((error: unknown) => {
+          // Fargate gives no user namespaces; the sandbox cannot start there, and only then is it turned off.
+          log?.warn("chromium's sandbox cannot run here; starting without it", { error: firstLine(error) });
+          return launch(false);
+        })
+      : launch(false)
+  ).then(
+    (browser) => {
+      log?.info("chromium started", { version: browser.version() });
+      return browser;
+    },
+    (error: unknown) => {
+      throw new InfrastructureError(`Chromium could not start: ${firstLine(error)}`, { cause: error });
+    },
+  );
 }
 
 /**

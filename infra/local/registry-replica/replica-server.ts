@@ -67,6 +67,9 @@ export interface ReplicaStats {
   readonly expiredSessionHits: number;
   readonly downloads: number;
   readonly logouts: number;
+  /** The last request's User-Agent and Accept-Language headers: how the runner presents itself. */
+  readonly lastUserAgent: string;
+  readonly lastAcceptLanguage: string;
   /** Searches held open right now by hangSearches. */
   readonly hangingRequests: number;
   /** Every username that logged in, in order, with when. */
@@ -110,7 +113,7 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
   };
   const sessions = new Map<string, ReplicaSession>();
   const liveSessionOf = new Map<string, string>();
-  const stats = { logins: {} as Record<string, number>, refusedLogins: 0, displacedSessions: 0, expiredSessionHits: 0, downloads: 0, logouts: 0, loginLog: [] as { username: string; at: number }[] };
+  const stats = { logins: {} as Record<string, number>, refusedLogins: 0, displacedSessions: 0, expiredSessionHits: 0, downloads: 0, logouts: 0, lastUserAgent: "", lastAcceptLanguage: "", loginLog: [] as { username: string; at: number }[] };
 
   // Render every PDF before listening, so no request waits on a first render.
   const pdfs = new Map<string, Uint8Array>();
@@ -153,6 +156,8 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? "/", "http://replica");
+    stats.lastUserAgent = request.headers["user-agent"] ?? "";
+    stats.lastAcceptLanguage = request.headers["accept-language"] ?? "";
     const form = request.method === "POST" ? new URLSearchParams(await readBody(request)) : new URLSearchParams();
     if (behaviour.pageDelayMs > 0) await delay(behaviour.pageDelayMs);
     if (behaviour.outage === "http503") return send(response, 503, "<html><body><h1>Service Unavailable</h1></body></html>");
