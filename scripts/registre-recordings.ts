@@ -21,7 +21,7 @@ import type { Browser, BrowserContext } from "playwright";
 import { z } from "zod";
 import { classifyFailure } from "../runners/lifecycle/job-errors.ts";
 import { fetchDocument, type DocumentRequest } from "../runners/registre/document-flows.ts";
-import { answerDocumentsFromRecording, type RecordedAnswer } from "../runners/registre/pages/pdf-capture.ts";
+import { answerDocumentsFromRecording, isPdfType, type RecordedAnswer } from "../runners/registre/pages/pdf-capture.ts";
 import { signIn } from "../runners/registre/registry-login.ts";
 import { browserIdentity } from "../runners/registre/registry-session.ts";
 import { scrubBuffer, scrubTraceZip, secretForms } from "../runners/registre/trace-scrub.ts";
@@ -150,9 +150,11 @@ function recordedAnswers(har: z.infer<typeof harSchema>, pdf: Buffer | undefined
     if (entry === undefined) return matches.length > 0 && pdf !== undefined ? { status: 200, headers: { "content-type": "application/pdf" }, body: pdf } : undefined;
     const headers: Record<string, string> = {};
     for (const header of entry.response.headers) if (!/^(content-length|content-encoding|transfer-encoding)$/i.test(header.name)) headers[header.name.toLowerCase()] = header.value;
-    if (pdf !== undefined && /application\/pdf/i.test(headers["content-type"] ?? "")) return { status: entry.response.status, headers, body: pdf };
-    const text = entry.response.content.text ?? "";
-    return { status: entry.response.status, headers, body: Buffer.from(text, entry.response.content.encoding === "base64" ? "base64" : "utf8") };
+    if (pdf !== undefined && isPdfType(headers["content-type"])) return { status: entry.response.status, headers, body: pdf };
+    const { text, encoding } = entry.response.content;
+    // An answer recorded without a body (a redirect, an empty page) is replayed empty.
+    const body = text === undefined ? Buffer.alloc(0) : Buffer.from(text, encoding === "base64" ? "base64" : "utf8");
+    return { status: entry.response.status, headers, body };
   };
 }
 

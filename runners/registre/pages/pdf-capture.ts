@@ -36,6 +36,9 @@ export function answerDocumentsFromRecording(context: BrowserContext, answers: R
 /** How long after the capture a popup the save link opened may still appear (and be closed). */
 const POPUP_GRACE_MS = 5_000;
 
+/** A missing content type is not a PDF's. */
+export const isPdfType = (contentType: string | null | undefined): boolean => contentType != null && /application\/pdf/i.test(contentType);
+
 const isPdf = (bytes: Uint8Array) => Buffer.from(bytes.subarray(0, 5)).equals(Buffer.from("%PDF-"));
 
 function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -75,7 +78,7 @@ export async function capturePdf(page: Page, trigger: () => Promise<void>, timeo
   };
   const onResponse = (response: Response) => {
     void (async () => {
-      if (!/application\/pdf/i.test((await response.headerValue("content-type")) ?? "")) return;
+      if (!isPdfType(await response.headerValue("content-type"))) return;
       // In a replay the HAR router may have answered before the capture's route saw the request: the recording holds the bytes.
       const recorded = recordedAnswers.get(context)?.(response.request().method(), response.url());
       const bytes = new Uint8Array(recorded?.body ?? (await bounded(response.body(), left(), "the PDF response's body")));
@@ -89,7 +92,7 @@ export async function capturePdf(page: Page, trigger: () => Promise<void>, timeo
       // A replay never reaches the network: what the recording lacks goes on to the HAR router (which aborts it).
       if (recording !== undefined && recording(route.request().method(), route.request().url()) === undefined) return await route.fallback();
       const { status, headers, body } = recording?.(route.request().method(), route.request().url()) ?? (await liveAnswer(route, left()));
-      if (/application\/pdf/i.test(headers["content-type"] ?? "")) {
+      if (isPdfType(headers["content-type"])) {
         const bytes = new Uint8Array(body);
         if (isPdf(bytes)) resolve(bytes);
         else problems.push(`an application/pdf answer held ${bytes.length} bytes that are not a PDF`);
