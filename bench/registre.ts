@@ -1,9 +1,10 @@
 /**
  * `npm run bench -- registre`: documents per minute one registre task
- * fetches from the local registry replica with its delays off, with 1 and
- * with 3 jobs in parallel (one browser, one account, a context per job, as
- * in the runner), and the peak memory of all its Chromium processes
- * together (PSS) against the ledger's 1 GB registre profile. The real SQL
+ * fetches from the local registry replica with N = 1 to 4 browser contexts
+ * in its one Chromium, each with its own login, account lease and session
+ * (its jobs one at a time), with the replica's delays off and with realistic
+ * (scaled) delays, and the peak memory of all its Chromium processes
+ * together (PSS) against the ledger's registre profile. The real SQL
  * claim and completion, the real handler, real local storage. `--json`
  * prints the results as one JSON line at the end. Asserts nothing.
  */
@@ -20,16 +21,27 @@ import { connectJobDatabase, JobQueue, type ClaimedJob } from "../runners/lifecy
 import { createLogger } from "../runners/lifecycle/structured-log.ts";
 import { parseRegistreConfig } from "../runners/registre/registre-config.ts";
 import { registreJobHandler } from "../runners/registre/registre-job-handler.ts";
+import { RegistryPurchases } from "../runners/registre/registry-purchases.ts";
 import { RegistryAccounts } from "../runners/registre/registry-accounts.ts";
-import { RegistrySession } from "../runners/registre/registry-session.ts";
+import { launchChromium, RegistrySession } from "../runners/registre/registry-session.ts";
 import { createDocumentStorage } from "../runners/storage/create-document-storage.ts";
 import { chromiumDescendants, totalPssBytes } from "../tests/registre/process-tree.ts";
 
-const DOCUMENTS_PER_ROUND = 9;
-const PARALLEL_ROUNDS = [1, 3] as const;
+const DOCUMENTS_PER_ROUND = 8;
+/** Its spend policy reuses nothing: every round must fetch every document, not reuse the last round's PDFs. */
+const BENCH_ENVIRONMENT = "dev";
+/** Browser contexts in the one task's Chromium, each with its own login and account (the local stack seeds 4). */
+const CONTEXT_ROUNDS = [1, 2, 3, 4] as const;
+/**
+ * The replica's realistic delays, scaled down 4× so a round takes a minute:
+ * the site takes seconds per page and up to a minute for a result (PX waited
+ * up to 3 minutes); here 1 s a page and 6 s a result.
+ */
+const REALISTIC = { pageDelayMs: 1_000, resultDelayMs: 6_000 } as const;
 
 interface RoundResult {
-  parallel: number;
+  contexts: number;
+  delays: "off" | "realistic";
   documents: number;
   failed: number;
   seconds: number;
@@ -50,10 +62,15 @@ export async function runRegistreBench(): Promise<void> {
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
   const admin = postgres(stack.urls.database, { max: 1, onnotice: () => {} });
+  await admin`
+    insert into registre_spend_policy (environment, reuse_window) values (${BENCH_ENVIRONMENT}, interval '0 seconds')
+    on conflict (environment) do update set reuse_window = excluded.reuse_window, daily_cap_cents = null`;
   const results: RoundResult[] = [];
   try {
-    const fetchable = REGISTRY_CATALOGUE;
-    for (const parallel of PARALLEL_ROUNDS) {
+    // Documents the runner completes (the catalogue also holds ones it must refuse).
+    const fetchable = REGISTRY_CATALOGUE.filter((document) => document.id !== "plan-4567890-quebec");
+    for (const [delays, contexts] of (["off", "realistic"] as const).flatMap((delay) => CONTEXT_ROUNDS.map((count) => [delay, count] as const))) {
+      stack.registry.setBehaviour(delays === "off" ? { pageDelayMs: 0, resultDelayMs: 0 } : REALISTIC);
       await admin`delete from extraction_queue`;
       for (let index = 0; index < DOCUMENTS_PER_ROUND; index += 1) {
         const row = (fetchable[index % fetchable.length] as (typeof fetchable)[number]).row;
@@ -61,7 +78,7 @@ export async function runRegistreBench(): Promise<void> {
           insert into extraction_queue (document_source, document_number, circonscription_fonciere, cadastre, acte_type)
           values (${row.document_source}, ${row.document_number}, ${row.circonscription_fonciere}, ${row.cadastre}, ${row.acte_type})`;
       }
-      results.push(await measureRound(parallel, stack.urls.runnerDatabase, stack.urls.upstash, stack.secrets.upstashToken, stack.registry.url, storageDir));
+      results.push(await measureRound(contexts, delays, stack.urls.runnerDatabase, stack.urls.upstash, stack.secrets.upstashToken, stack.registry.url, storageDir));
       const last = results.at(-1) as RoundResult;
       console.log(
         `  ${last.documents} documents in ${last.seconds.toFixed(1)} s = ${last.documentsPerMinute.toFixed(1)} docs/min, ` +
@@ -75,29 +92,46 @@ export async function runRegistreBench(): Promise<void> {
     await stack.stop();
     await rm(storageDir, { recursive: true, force: true });
   }
-  console.log(`\nregistre task against the replica (delays off), ${DOCUMENTS_PER_ROUND} documents per round, catalogue mix of index, acte and plan:`);
-  console.log("parallel  docs/min  peak Chromium PSS  vs registre profile");
+  console.log(`\nregistre task against the replica, ${DOCUMENTS_PER_ROUND} documents per round, catalogue mix of index, acte and plan:`);
+  console.log("delays     contexts  docs/min  peak Chromium PSS  vs registre profile");
   for (const result of results) {
     console.log(
-      `${String(result.parallel).padStart(8)}  ${result.documentsPerMinute.toFixed(1).padStart(8)}  ${`${result.peakChromiumPssMb.toFixed(0)} MB`.padStart(17)}  ${`${((result.peakChromiumPssMb / (profileGb * 1024)) * 100).toFixed(0)} % of ${profileGb} GB`.padStart(19)}`,
+      `${result.delays.padEnd(9)}  ${String(result.contexts).padStart(8)}  ${result.documentsPerMinute.toFixed(1).padStart(8)}  ${`${result.peakChromiumPssMb.toFixed(0)} MB`.padStart(17)}  ${`${((result.peakChromiumPssMb / (profileGb * 1024)) * 100).toFixed(0)} % of ${profileGb} GB`.padStart(19)}`,
     );
   }
-  if (json) console.log(JSON.stringify({ benchmark: "registre", profileRamGb: profileGb, documentsPerRound: DOCUMENTS_PER_ROUND, results }));
+  if (json) console.log(JSON.stringify({ benchmark: "registre", profileRamGb: profileGb, documentsPerRound: DOCUMENTS_PER_ROUND, realisticDelays: REALISTIC, results }));
 }
 
-async function measureRound(parallel: number, databaseUrl: string, upstashUrl: string, upstashToken: string, registryUrl: string, storageDir: string): Promise<RoundResult> {
+async function measureRound(
+  contexts: number,
+  delays: RoundResult["delays"],
+  databaseUrl: string,
+  upstashUrl: string,
+  upstashToken: string,
+  registryUrl: string,
+  storageDir: string,
+): Promise<RoundResult> {
   const log = createLogger({ base: { bench: "registre" }, write: process.env["BENCH_REGISTRE_LOG"] === "1" ? (line) => void process.stderr.write(line) : () => {} });
-  const config = parseRegistreConfig({ REGISTRY_BASE_URL: registryUrl, REGISTRE_DEBUG_DIR: join(storageDir, "debug") });
-  const sql = connectJobDatabase(databaseUrl, { max: parallel + 1 });
-  const accountsSql = connectJobDatabase(databaseUrl, { max: 1 });
-  const queue = new JobQueue(sql, { kind: "registre", workerId: `bench-registre-${parallel}`, leaseSeconds: 300 });
-  const session = new RegistrySession(config, new RegistryAccounts(accountsSql, { workerId: `bench-registre-${parallel}`, leaseSeconds: 600, log }), log);
-  const handle = registreJobHandler({
-    config,
-    session,
-    storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
-    cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), "", "dev"),
-  });
+  const config = parseRegistreConfig({ REGISTRY_BASE_URL: registryUrl, REGISTRE_DEBUG_DIR: join(storageDir, "debug"), REGISTRE_ACCOUNT_PACE_SECONDS: "0" });
+  const sql = connectJobDatabase(databaseUrl, { max: contexts + 1 });
+  const accountsSql = connectJobDatabase(databaseUrl, { max: contexts });
+  const queue = new JobQueue(sql, { kind: "registre", workerId: `bench-registre-${contexts}`, leaseSeconds: 300 });
+  // One Chromium for the task; each context its own session and account.
+  const browser = launchChromium(config);
+  const sessions = Array.from(
+    { length: contexts },
+    (_, index) => new RegistrySession(config, new RegistryAccounts(accountsSql, { workerId: `bench-registre-${contexts}-${index}`, leaseSeconds: 600, log }), log, { browser: () => browser }),
+  );
+  const handlers = sessions.map((session) =>
+    registreJobHandler({
+      config,
+      session,
+      storage: createDocumentStorage({ kind: "local-directory", root: storageDir }),
+      cooldown: new RegistryCooldown(new Redis({ url: upstashUrl, token: upstashToken, enableTelemetry: false }), "", BENCH_ENVIRONMENT),
+      purchases: new RegistryPurchases(accountsSql, BENCH_ENVIRONMENT),
+      traces: undefined,
+    }),
+  );
   let peakPss = 0;
   let processesAtPeak = 0;
   const sampler = setInterval(() => {
@@ -112,7 +146,7 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
   let failed = 0;
   const startedAt = performance.now();
   try {
-    const worker = async () => {
+    const worker = async (handle: (typeof handlers)[number]) => {
       for (;;) {
         const job: ClaimedJob | undefined = await queue.claim();
         if (job === undefined) return;
@@ -128,15 +162,16 @@ async function measureRound(parallel: number, databaseUrl: string, upstashUrl: s
         }
       }
     };
-    process.stdout.write(`  ${parallel} job(s) in parallel: `);
-    await Promise.all(Array.from({ length: parallel }, worker));
+    process.stdout.write(`  delays ${delays}, ${contexts} context(s): `);
+    await Promise.all(handlers.map(worker));
     process.stdout.write("\n");
   } finally {
     clearInterval(sampler);
-    await session.close();
+    for (const session of sessions) await session.close();
+    await (await browser).close();
     await sql.end();
     await accountsSql.end();
   }
   const seconds = (performance.now() - startedAt) / 1000;
-  return { parallel, documents, failed, seconds, documentsPerMinute: (documents / seconds) * 60, peakChromiumPssMb: peakPss / 2 ** 20, chromiumProcessesAtPeak: processesAtPeak };
+  return { contexts, delays, documents, failed, seconds, documentsPerMinute: (documents / seconds) * 60, peakChromiumPssMb: peakPss / 2 ** 20, chromiumProcessesAtPeak: processesAtPeak };
 }

@@ -87,6 +87,8 @@ export interface StatusReport {
 }
 
 const LAST_ERRORS = 5;
+
+const dollars = (cents: number) => `${(cents / 100).toFixed(2).replace(".", ",")} $`;
 const STUCK_JOBS = 10;
 
 export async function collectStatus(targets: StackTargets, environments: readonly Environment[] | undefined): Promise<StatusReport> {
@@ -96,6 +98,7 @@ export async function collectStatus(targets: StackTargets, environments: readonl
   const runningTasks: RunningTaskGroup[] = [];
   const stuckJobs: StuckJob[] = [];
   const lastErrors: RecentError[] = [];
+  const spendWarnings: string[] = [];
 
   await Promise.all(
     databases.map(async ({ environment, url }) => {
@@ -120,6 +123,14 @@ export async function collectStatus(targets: StackTargets, environments: readonl
           select id, stage, final, document_source, error, error_at
           from public.extraction_queue_recent_errors limit ${LAST_ERRORS}`;
         for (const row of errors) lastErrors.push({ environment, ...row, error_at: row.error_at.toISOString() });
+
+        const [spend] = await sql<{ spent_cents: string; cap_cents: number | null; paused: boolean }[]>`
+          select spent_cents::text, cap_cents, paused from queue.registre_spend_today(${environment})`;
+        if (spend?.paused === true) {
+          spendWarnings.push(
+            `${environment}: daily registry spend cap reached (${dollars(Number(spend.spent_cents))} of ${dollars(spend.cap_cents ?? 0)} today): registre dispatch paused until tomorrow or a higher cap (registre_spend_policy)`,
+          );
+        }
       } catch (error) {
         unavailable.push(`${environment} database: ${errorMessage(error)}`);
       } finally {
@@ -188,6 +199,7 @@ export async function collectStatus(targets: StackTargets, environments: readonl
     warnings.push(`Gemini configuration fault in ${environment}: ${fault.reason}; no OCR task starts there (a fresh task checks again in ${Math.ceil(fault.remainingMs / 1000)} s)`);
   }
   if (registryMs !== null && registryMs > 0) warnings.push(`registry unreachable: registre dispatch paused for ${Math.ceil(registryMs / 1000)} s more`);
+  warnings.push(...spendWarnings.sort());
   if (stuckJobs.length > 0) warnings.push(`${stuckJobs.length} stuck job(s): see extraction_queue_stuck_jobs`);
 
   return {

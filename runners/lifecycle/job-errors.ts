@@ -55,6 +55,8 @@ export const ERROR_KINDS = {
   account: "infrastructure",
   /** The registry is down, in maintenance, or answering 5xx. */
   registry_unavailable: "infrastructure",
+  /** The environment's daily registry spend cap is reached: registre work waits (registre_spend_policy). */
+  spend_cap: "infrastructure",
   /** The Gemini quota or the shared budget held the call. */
   quota: "infrastructure",
   /** Network, Storage, Upstash, the database or the browser could not work. */

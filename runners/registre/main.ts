@@ -19,6 +19,8 @@ import { parseStorageConfig, type DocumentStorage } from "../storage/document-st
 import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
+import { RegistryPurchases } from "./registry-purchases.ts";
+import { createTraceStore, type TraceStore } from "./trace-store.ts";
 import { RegistrySession } from "./registry-session.ts";
 import { enforceProductionEndpoints } from "../lifecycle/production-endpoints.ts";
 
@@ -33,6 +35,8 @@ Registre options: REGISTRY_BASE_URL (https://www.registrefoncier.gouv.qc.ca),
 CHROMIUM_PATH (/usr/bin/chromium), REGISTRE_NAVIGATION_TIMEOUT_SECONDS (30),
 REGISTRE_RESULT_TIMEOUT_SECONDS (180), REGISTRY_COOLDOWN_SECONDS (120),
 REGISTRY_ACCOUNT_LEASE_SECONDS (600), REGISTRE_DEBUG_DIR (/tmp/registre-debug),
+REGISTRE_TRACES (on-failure | off), REGISTRE_PRICE_CENTS (150; the daily cap and reuse window are in the
+registre_spend_policy table),
 REDIS_KEY_PREFIX (""). Lifecycle options as for every runner:
 RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2), JOB_LEASE_SECONDS (300),
 SHUTDOWN_GRACE_SECONDS (100), RUNNER_MAX_INFRASTRUCTURE_FAILURES (3),
@@ -48,12 +52,15 @@ async function main(): Promise<number> {
   let config: RunnerConfig;
   let registre: RegistreConfig;
   let storage: DocumentStorage;
+  let traces: TraceStore | undefined;
   try {
     // Before anything reads it: the production image ignores endpoint overrides (issue 19 item 3).
     enforceProductionEndpoints(process.env);
     config = parseRunnerConfig(process.env);
     registre = parseRegistreConfig(process.env);
-    storage = createDocumentStorage(parseStorageConfig(process.env));
+    const storageConfig = parseStorageConfig(process.env);
+    storage = createDocumentStorage(storageConfig);
+    traces = registre.keepTraces ? createTraceStore(storageConfig) : undefined;
     if (config.jobKind !== "registre") throw new Error(`JOB_KIND must be registre for this runner, got ${config.jobKind}`);
   } catch (error) {
     // The messages name the variables to fix, never a secret value.
@@ -65,6 +72,13 @@ async function main(): Promise<number> {
     level: config.logLevel,
     secrets: secretValues(config),
   });
+  // The traces' 14-day retention: each task purges the expired days as it starts.
+  if (traces !== undefined) {
+    await traces.purge(new Date()).then(
+      (days) => days > 0 && log.info("expired job traces purged", { days }),
+      (error: unknown) => log.warn("could not purge expired job traces", { error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false, retry: { retries: 1, backoff: () => 250 } });
   const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1, tls: config.databaseTls });
   const session = new RegistrySession(registre, new RegistryAccounts(accountsSql, { workerId: config.workerId, leaseSeconds: registre.accountLeaseSeconds, log }), log);
@@ -72,7 +86,14 @@ async function main(): Promise<number> {
     return await runRunner({
       config,
       log,
-      handle: registreJobHandler({ config: registre, session, storage, cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix, config.environment) }),
+      handle: registreJobHandler({
+        config: registre,
+        session,
+        storage,
+        cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix, config.environment),
+        purchases: new RegistryPurchases(accountsSql, config.environment),
+        traces,
+      }),
     });
   } finally {
     await session.close();

@@ -21,6 +21,12 @@ export interface RegistreConfig {
   readonly accountLeaseSeconds: number;
   /** Private folder for failure screenshots and HTML, one subfolder per job id. */
   readonly debugDir: string;
+  /** The least time between two documents of one account. */
+  readonly accountPaceMs: number;
+  /** Keep a scrubbed Playwright trace of each failed job (trace-store.ts). */
+  readonly keepTraces: boolean;
+  /** What one document costs, recorded with each purchase (about 1,50 $, the public SIRF client). */
+  readonly priceCents: number;
   /** REDIS_KEY_PREFIX, where the shared cooldown lives. */
   readonly redisKeyPrefix: string;
 }
@@ -46,6 +52,12 @@ const schema = z.object({
   REGISTRY_ACCOUNT_LEASE_SECONDS: z.string().regex(/^\d+$/, { error: "must be a whole number of seconds" }).transform(Number).pipe(z.number().min(30).max(3_600)).default(600), // the queue grants at most 3600 (migration 20261205030300)
   /** @default "/tmp/registre-debug" */
   REGISTRE_DEBUG_DIR: z.string().startsWith("/", { error: "must be an absolute path" }).default("/tmp/registre-debug"),
+  /** @default 2 (0: no pace) */
+  REGISTRE_ACCOUNT_PACE_SECONDS: z.string().regex(/^\d+(\.\d+)?$/, { error: "must be a number of seconds such as 2 or 0" }).transform(Number).default(2),
+  /** @default "on-failure" */
+  REGISTRE_TRACES: z.enum(["on-failure", "off"], { error: "must be on-failure or off" }).default("on-failure"),
+  /** @default 150 (1,50 $ a document, SIRF-py's April 2026 price) */
+  REGISTRE_PRICE_CENTS: z.string().regex(/^\d+$/, { error: "must be a whole number of cents" }).transform(Number).default(150),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(""),
 });
 
@@ -67,6 +79,9 @@ export function parseRegistreConfig(env: Readonly<Record<string, string | undefi
     cooldownMs: Math.round(e.REGISTRY_COOLDOWN_SECONDS * 1000),
     accountLeaseSeconds: e.REGISTRY_ACCOUNT_LEASE_SECONDS,
     debugDir: e.REGISTRE_DEBUG_DIR,
+    priceCents: e.REGISTRE_PRICE_CENTS,
+    keepTraces: e.REGISTRE_TRACES === "on-failure",
+    accountPaceMs: Math.round(e.REGISTRE_ACCOUNT_PACE_SECONDS * 1000),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
   };
 }

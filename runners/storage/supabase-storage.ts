@@ -22,21 +22,8 @@ export class SupabaseStorage implements DocumentStorage {
    * and bearer, as supabase-js sends a key, with overwrite).
    */
   constructor(url: string, credential: StorageSession | string) {
-    const base = `${url.replace(/\/+$/, "")}/storage/v1`;
-    if (typeof credential === "string") {
-      this.client = new StorageClient(base, { apikey: credential, Authorization: `Bearer ${credential}` });
-      this.insertOnly = false;
-      return;
-    }
-    // A fetch that puts the session's current token on each request, so a refreshed token is used at once.
-    const withSession: typeof fetch = async (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set("apikey", credential.publishableKey);
-      headers.set("authorization", `Bearer ${await credential.accessToken()}`);
-      return fetch(input, { ...init, headers });
-    };
-    this.client = new StorageClient(base, { apikey: credential.publishableKey }, withSession);
-    this.insertOnly = true;
+    this.client = storageClientFor(url, credential);
+    this.insertOnly = typeof credential !== "string";
   }
 
   async upload(path: string, bytes: Uint8Array, contentType: string): Promise<void> {
@@ -73,4 +60,22 @@ function storageFailure(operation: "upload" | "download", path: string, error: u
   }
   const detail = error instanceof StorageApiError ? `${error.status} ${error.message}` : error instanceof Error ? error.message : String(error);
   return new InfrastructureError(`Supabase Storage ${operation} of ${path} failed: ${detail}`, { cause: error });
+}
+
+/**
+ * A Storage client for `credential`: the runner family's Auth session (the
+ * publishable key as apikey, the session's short-lived user JWT as bearer,
+ * put on each request so a refreshed token is used at once), or the legacy
+ * storage_runner JWT (as apikey and bearer, as supabase-js sends a key).
+ */
+export function storageClientFor(url: string, credential: StorageSession | string): StorageClient {
+  const base = `${url.replace(/\/+$/, "")}/storage/v1`;
+  if (typeof credential === "string") return new StorageClient(base, { apikey: credential, Authorization: `Bearer ${credential}` });
+  const withSession: typeof fetch = async (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set("apikey", credential.publishableKey);
+    headers.set("authorization", `Bearer ${await credential.accessToken()}`);
+    return fetch(input, { ...init, headers });
+  };
+  return new StorageClient(base, { apikey: credential.publishableKey }, withSession);
 }

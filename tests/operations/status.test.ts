@@ -116,6 +116,24 @@ describe("npm run status", () => {
     expect(printed.capacity.allocated).toEqual({ vcpu: 5.5, ramGb: 2.25 });
   }, 60_000);
 
+  it("says when an environment's daily registry spend cap pauses registre dispatch, and not before", async () => {
+    await db.sql`
+      insert into registry_purchases (environment, document_source, document_number_normalized, circonscription_fonciere, acte_type, amount_cents)
+      values ('dev', 'acte', '1', 'Laval', 'Acte', 150), ('dev', 'acte', '2', 'Laval', 'Acte', 150)`;
+    await db.sql`insert into registre_spend_policy (environment, daily_cap_cents) values ('dev', 301)`;
+    const spendLine = (warnings: readonly string[]) => warnings.find((warning) => warning.includes("spend cap"));
+    expect(spendLine((await collectStatus(targets, undefined)).warnings)).toBeUndefined();
+    await db.sql`update registre_spend_policy set daily_cap_cents = 300 where environment = 'dev'`;
+    try {
+      expect(spendLine((await collectStatus(targets, undefined)).warnings)).toBe(
+        "dev: daily registry spend cap reached (3,00 $ of 3,00 $ today): registre dispatch paused until tomorrow or a higher cap (registre_spend_policy)",
+      );
+    } finally {
+      await db.sql`delete from registre_spend_policy`;
+      await db.sql`delete from registry_purchases`;
+    }
+  });
+
   it("shows each environment's database, and only those --env names", async () => {
     const prod = await createFreshDatabase();
     try {

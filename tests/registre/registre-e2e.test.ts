@@ -27,6 +27,7 @@ interface Row {
   attempts: number;
   supabase_path: string | null;
   error_message: string | null;
+  error_kind: string | null;
   worker_id: string | null;
 }
 
@@ -53,7 +54,7 @@ async function insert(values: { source: string; number: string; circonscription:
 }
 
 const rowsOf = (ids: string[]) =>
-  sql<Row[]>`select id, document_number, status_id, attempts, supabase_path, error_message, worker_id from extraction_queue where id in ${sql(ids)}`;
+  sql<Row[]>`select id, document_number, status_id, attempts, supabase_path, error_message, error_kind, worker_id from extraction_queue where id in ${sql(ids)}`;
 const rowOf = async (id: string) => (await rowsOf([id]))[0];
 
 const callDispatch = async () => {
@@ -81,10 +82,15 @@ beforeAll(async () => {
       STORAGE_LOCAL_DIR: storageDir,
       REGISTRE_DEBUG_DIR: join(storageDir, "debug"),
     },
+    // The PDF served inline: Debian Chromium's new headless mode fires no download event for it (issue 17).
+    registry: { behaviour: { pdfDelivery: "inline" } },
     // OCR tasks start nothing, so extracted rows stay at 3 for the assertions.
     taskCommand: (family) => (family === "registre" ? defaultTaskCommand(family) : { command: process.execPath, args: ["-e", ""] }),
   });
   sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
+  // This file tests fetching: its rows repeat documents, which must not be served from the reuse of
+  // earlier purchases (registry-purchases.test.ts tests that).
+  await sql`insert into registre_spend_policy (environment, reuse_window) values ('dev', interval '0 seconds') on conflict (environment) do update set reuse_window = excluded.reuse_window`;
   sampler = setInterval(() => {
     for (const task of runningRegistreTasks()) if (task.pid !== undefined) for (const pid of chromiumDescendants(task.pid)) chromiumSeen.add(pid);
   }, 200);
@@ -134,7 +140,7 @@ describe("the registre runner on the local stack", () => {
     expect(byIndex(3).supabase_path).toMatch(/^plans-cadastraux\/2345678-Qu_bec-Cadastre_du_Qu_bec-\d+\.pdf$/);
 
     for (const [index, message] of [[4, SITE_MESSAGES.ficheInexistante], [5, SITE_MESSAGES.documentInexistant], [6, SITE_MESSAGES.aucuneInformation]] as const) {
-      expect(byIndex(index)).toMatchObject({ status_id: 4, attempts: 1, error_message: message });
+      expect(byIndex(index)).toMatchObject({ status_id: 4, attempts: 1, error_message: message, error_kind: "document_not_found" });
     }
     expect(registreTasks().length).toBeGreaterThanOrEqual(2);
     expect(stack.registry.stats().displacedSessions).toBe(0);

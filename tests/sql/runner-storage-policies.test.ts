@@ -70,4 +70,16 @@ describe("Storage policies of the runner families", () => {
     expect(await refused(asRunner(undefined, `insert into storage.objects (bucket_id, name) values ('actes', 'u.pdf')`))).toBe("42501");
     expect(await refused(asRunner("admin", `insert into storage.objects (bucket_id, name) values ('actes', 'u.pdf')`))).toBe("42501");
   });
+
+  it("registre keeps its failed jobs' traces: inserts and lists them, deletes only those past the 14 days, and nothing of the OCR family's", async () => {
+    expect(await asRunner("registre", `insert into storage.objects (bucket_id, name) values ('registre-traces', '2026-12-05/job-attempt-1.zip')`)).toBe(1);
+    await sql.unsafe(`insert into storage.objects (bucket_id, name, created_at) values ('registre-traces', '2026-11-01/old-attempt-1.zip', now() - interval '15 days')`);
+    expect(await asRunner("registre", `select * from storage.objects where bucket_id = 'registre-traces'`)).toBe(2);
+    // A fresh trace stays, whatever the runner asks; an expired one goes.
+    expect(await asRunner("registre", `delete from storage.objects where name = '2026-12-05/job-attempt-1.zip'`)).toBe(0);
+    expect(await asRunner("registre", `delete from storage.objects where name = '2026-11-01/old-attempt-1.zip'`)).toBe(1);
+    // The document buckets stay unreadable to it; the OCR family sees no trace.
+    expect(await asRunner("registre", `select * from storage.objects where bucket_id = 'actes'`)).toBe(0);
+    expect(await asRunner("ocr", `select * from storage.objects where bucket_id = 'registre-traces'`)).toBe(0);
+  });
 });

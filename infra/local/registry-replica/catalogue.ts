@@ -65,6 +65,51 @@ export interface CatalogueDocument {
   readonly similarNumbers?: readonly SimilarNumberRow[];
   /** Plans: the selection page's choices; the document is served for any of them. */
   readonly planChoices?: readonly PlanChoice[];
+  /**
+   * A large document: the site asks "Confirmer" (`13_01_13/pf_13_01_13_confr_demnd.asp`)
+   * before serving it, whatever its type (PX src/worker/extractor-ai.ts:1972-2000, 2222).
+   */
+  readonly large?: boolean;
+}
+
+/**
+ * Acte searches whose number the site does not have, answered with the
+ * similar-numbers list only: a typo whose list offers only other numbers,
+ * and a number that exists on paper only (BPD.GIF row). The runner must
+ * fail both for good and never complete with another number.
+ */
+export interface SimilarOnlySearch {
+  readonly number: string;
+  readonly circonscription: string;
+  readonly acteType: string;
+  readonly rows: readonly SimilarNumberRow[];
+}
+
+export const SIMILAR_ONLY_SEARCHES: readonly SimilarOnlySearch[] = [
+  {
+    number: "12 345 687",
+    circonscription: "Montréal",
+    acteType: "Acte",
+    rows: [
+      { number: "12 345 678", date: "2019-05-14", paperOnly: false, documentId: "acte-12345678-montreal" },
+      { number: "12 345 768", date: "2019-05-15", paperOnly: false },
+    ],
+  },
+  {
+    number: "5 555 555",
+    circonscription: "Montréal",
+    acteType: "Acte",
+    rows: [
+      { number: "5 555 555", date: "1972-08-02", paperOnly: true },
+      { number: "5 555 556", date: "1972-08-02", paperOnly: false, documentId: "acte-12345678-montreal" },
+    ],
+  },
+];
+
+export function findSimilarOnlySearch(query: { number: string; circonscription: string; acteType: string }): SimilarOnlySearch | undefined {
+  return SIMILAR_ONLY_SEARCHES.find(
+    (search) => normalizedNumber(search.number) === normalizedNumber(query.number) && search.circonscription === query.circonscription && search.acteType === query.acteType,
+  );
 }
 
 const LEDGER_HEADER = "PARTIES | NATURE | DATE | NUM_PUB | RADIATION | REMARQUES";
@@ -214,6 +259,7 @@ export const REGISTRY_CATALOGUE: readonly CatalogueDocument[] = [
       { planNumber: "2 345 678-A", description: "Rénovation cadastrale, 1998", inactive: true },
       { planNumber: "2 345 678", description: "Plan en vigueur, 2004", inactive: false },
     ],
+    large: true,
   },
   {
     id: "plan-3456789-quebec",
@@ -230,6 +276,13 @@ export const REGISTRY_CATALOGUE: readonly CatalogueDocument[] = [
     row: { document_source: "plan_cadastraux", document_number: "2 345 678", circonscription_fonciere: "Laval", cadastre: "Cadastre du Québec", designation_secondaire: null, acte_type: null },
     pages: [{ lines: ["PLAN CADASTRAL", "Cadastre du Québec — Circonscription foncière de Laval", "Lot 2 345 678", "Superficie : 1 024,0 m²", "Échelle 1 : 1 000"] }],
     planChoices: [{ planNumber: "2 345 678", description: "Plan en vigueur, 2011", inactive: false }],
+  },
+  {
+    // A lot whose selection list offers only another plan number: the runner must not take it.
+    id: "plan-4567890-quebec",
+    row: { document_source: "plan_cadastraux", document_number: "4 567 890", circonscription_fonciere: "Québec", cadastre: "Cadastre du Québec", designation_secondaire: null, acte_type: null },
+    pages: [{ lines: ["PLAN CADASTRAL", "Cadastre du Québec — Circonscription foncière de Québec", "Lot 4 567 809", "Échelle 1 : 500"] }],
+    planChoices: [{ planNumber: "4 567 809", description: "Plan en vigueur, 2007", inactive: false }],
   },
   shortActe("1 111 111", "Laval", "ACTE DE DONATION", ["Madame Louise CHARBONNEAU donne à son fils Éric CHARBONNEAU", "le lot 4 412 903 du Cadastre du Québec."]),
   shortActe("2 222 222", "Laval", "ACTE D'HYPOTHÈQUE", ["La Banque Laurentienne du Canada consent un prêt de 250 000 $", "garanti par hypothèque sur le lot 4 412 903."]),

@@ -43,3 +43,17 @@ export function circonscriptionByCode(code: string): CirconscriptionOption | und
 export function circonscriptionByName(name: string): CirconscriptionOption | undefined {
   return CIRCONSCRIPTIONS.find((option) => option.name === name);
 }
+
+/**
+ * A cadastre's option value: "000001" for Cadastre du Québec (SIRF-py
+ * `_SIRF_SEARCH_FIELDS`, PX AI:1260 `specialValue: '000001'`); the other
+ * cadastres' codes are not in the evidence, so the replica makes up codes
+ * that cannot be mistaken for real ones.
+ */
+export function cadastreCode(name: string, index: number): string {
+  return name === CADASTRE_DU_QUEBEC ? "000001" : `9${String(index).padStart(5, "0")}`;
+}
+
+export function cadastreByCode(circonscription: CirconscriptionOption, code: string): string | undefined {
+  return circonscription.cadastres.find((name, index) => cadastreCode(name, index) === code);
+}

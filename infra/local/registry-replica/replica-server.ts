@@ -1,34 +1,24 @@
 /**
  * A local replica of the Registre foncier du Québec's search site, for the
- * embedded stack, the registre tests and the benchmark: the same pages,
- * field ids, frameset, save link, similar-numbers list, plan selection and
- * confirmation, messages and idle-session timeout as the real site, serving
- * the catalogue's PDFs (catalogue.ts). Tests can slow it down, make it hang,
- * expire its sessions, and stop and restart it on the same port.
+ * embedded stack, the registre tests and the benchmark, rebuilt from the
+ * public evidence (sources in replica-pages.ts): the login at
+ * `14_06_01-02`, the welcome page, the lot and acte forms with their hidden
+ * fields, the similar-numbers list as radios under a `contValErr` notice,
+ * plan selection, "Confirmer" for large documents of any type, the result
+ * frameset and its save link, the "does not exist" messages and the
+ * idle-session timeout, serving the catalogue's PDFs (catalogue.ts). Tests
+ * switch how the PDF is delivered and how the entry leads to the login, slow
+ * it down, make it hang, put it in maintenance or answer 503, expire its
+ * sessions, and stop and restart it on the same port.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
-import { findCatalogueDocument, lotExistsElsewhere, REGISTRY_CATALOGUE, type CatalogueDocument, type PlanChoice, type SimilarNumberRow } from "./catalogue.ts";
+import { REGISTRY_CATALOGUE } from "./catalogue.ts";
 import { DEFAULT_CATALOGUE_CACHE_DIR } from "./registry-catalogue.ts";
-import { ACTE_TYPES, circonscriptionByCode } from "./registry-options.ts";
-import {
-  acteSearchPage,
-  entryPage,
-  errorPage,
-  loginPage,
-  lotSearchPage,
-  menuPage,
-  PAGE_PATHS,
-  planConfirmationPage,
-  planSelectionPage,
-  resultFrameset,
-  resultMenuPage,
-  resultViewPage,
-  similarNumbersPage,
-  SITE_MESSAGES,
-} from "./replica-pages.ts";
+import { entryPage, loginPage, maintenancePage, messagePage, PAGE_PATHS, SITE_MESSAGES, type EntryStyle, type PdfDelivery } from "./replica-pages.ts";
+import { routeSessionRequest, send, type ReplicaSession, type RouteBehaviour } from "./replica-routes.ts";
 import { cachedScannedPdf } from "./scanned-pages.ts";
 
 export interface ReplicaBehaviour {
@@ -40,6 +30,18 @@ export interface ReplicaBehaviour {
   readonly hangSearches: boolean;
   /** Logins of these usernames are refused whatever the password (a locked account). @default [] */
   readonly refusedUsernames: readonly string[];
+  /** How the save link hands over the PDF. @default "attachment" */
+  readonly pdfDelivery: PdfDelivery;
+  /** How the entry page leads to the login form. @default "link" */
+  readonly entryStyle: EntryStyle;
+  /** Every page is a maintenance page (200), or every answer a 503. @default "none" */
+  readonly outage: "none" | "maintenance" | "http503";
+  /** Every document asks "Confirmer" first. @default false */
+  readonly largeDocuments: boolean;
+  /** The plan selection's button. @default "Soumettre" */
+  readonly planButton: "Soumettre" | "Continuer";
+  /** Every search answers with this message (account, payment, unknown). @default undefined */
+  readonly searchMessage: string | undefined;
 }
 
 export interface RegistryReplicaOptions {
@@ -64,6 +66,10 @@ export interface ReplicaStats {
   readonly displacedSessions: number;
   readonly expiredSessionHits: number;
   readonly downloads: number;
+  readonly logouts: number;
+  /** The last request's User-Agent and Accept-Language headers: how the runner presents itself. */
+  readonly lastUserAgent: string;
+  readonly lastAcceptLanguage: string;
   /** Searches held open right now by hangSearches. */
   readonly hangingRequests: number;
   /** Every username that logged in, in order, with when. */
@@ -85,18 +91,6 @@ export interface RegistryReplica {
   restart(): Promise<void>;
 }
 
-interface Session {
-  readonly id: string;
-  readonly username: string;
-  lastSeenAt: number;
-  expired: boolean;
-  /** Downloadable documents this session has opened, by token. */
-  readonly documents: Map<string, string>;
-  similarList?: readonly SimilarNumberRow[];
-  planDocumentId?: string;
-  planChoice?: PlanChoice;
-}
-
 const SESSION_COOKIE = "ASPSESSIONIDSIRF";
 
 export async function startRegistryReplica(options: RegistryReplicaOptions): Promise<RegistryReplica> {
@@ -104,10 +98,22 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
   const cacheDir = options.cacheDir ?? DEFAULT_CATALOGUE_CACHE_DIR;
   const sessionIdleMs = options.sessionIdleMs ?? 20 * 60_000;
   let accounts = { ...options.accounts };
-  let behaviour: ReplicaBehaviour = { pageDelayMs: 0, resultDelayMs: 0, hangSearches: false, refusedUsernames: [], ...options.behaviour };
-  const sessions = new Map<string, Session>();
+  let behaviour: ReplicaBehaviour = {
+    pageDelayMs: 0,
+    resultDelayMs: 0,
+    hangSearches: false,
+    refusedUsernames: [],
+    pdfDelivery: "attachment",
+    entryStyle: "link",
+    outage: "none",
+    largeDocuments: false,
+    planButton: "Soumettre",
+    searchMessage: undefined,
+    ...options.behaviour,
+  };
+  const sessions = new Map<string, ReplicaSession>();
   const liveSessionOf = new Map<string, string>();
-  const stats = { logins: {} as Record<string, number>, refusedLogins: 0, displacedSessions: 0, expiredSessionHits: 0, downloads: 0, loginLog: [] as { username: string; at: number }[] };
+  const stats = { logins: {} as Record<string, number>, refusedLogins: 0, displacedSessions: 0, expiredSessionHits: 0, downloads: 0, logouts: 0, lastUserAgent: "", lastAcceptLanguage: "", loginLog: [] as { username: string; at: number }[] };
 
   // Render every PDF before listening, so no request waits on a first render.
   const pdfs = new Map<string, Uint8Array>();
@@ -116,7 +122,7 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
 
-  const sessionOf = (request: IncomingMessage): Session | "expired" | undefined => {
+  const sessionOf = (request: IncomingMessage): ReplicaSession | "expired" | undefined => {
     const cookie = request.headers.cookie ?? "";
     const match = new RegExp(`${SESSION_COOKIE}=([A-Za-z0-9_-]+)`).exec(cookie);
     const session = match?.[1] === undefined ? undefined : sessions.get(match[1]);
@@ -129,17 +135,6 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
     return session;
   };
 
-  const send = (response: ServerResponse, status: number, html: string, headers: Record<string, string> = {}) => {
-    response.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...headers });
-    response.end(html);
-  };
-
-  const openDocument = (session: Session, document: CatalogueDocument): string => {
-    const token = randomBytes(8).toString("hex");
-    session.documents.set(token, document.id);
-    return resultFrameset(token);
-  };
-
   /** Waits before a search's answer; never resolves while searches hang (the response is kept to be destroyed on stop). */
   const beforeResult = async (response: ServerResponse): Promise<boolean> => {
     if (behaviour.hangSearches) {
@@ -150,16 +145,36 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
     return true;
   };
 
+  const routes = {
+    behaviour: (): RouteBehaviour => behaviour,
+    pdfs,
+    beforeResult,
+    countDownload: () => {
+      stats.downloads += 1;
+    },
+  };
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? "/", "http://replica");
+    stats.lastUserAgent = request.headers["user-agent"] ?? "";
+    stats.lastAcceptLanguage = request.headers["accept-language"] ?? "";
     const form = request.method === "POST" ? new URLSearchParams(await readBody(request)) : new URLSearchParams();
     if (behaviour.pageDelayMs > 0) await delay(behaviour.pageDelayMs);
+    if (behaviour.outage === "http503") return send(response, 503, "<html><body><h1>Service Unavailable</h1></body></html>");
+    if (behaviour.outage === "maintenance") return send(response, 200, maintenancePage());
     const path = url.pathname;
 
-    if (path === "/" || path === "/Sirf" || path === PAGE_PATHS.entry) return send(response, 200, entryPage());
+    if (path.startsWith("/Sirf/Images/")) {
+      // The site's images are not in the evidence: a 1×1 transparent GIF stands for each.
+      response.writeHead(200, { "content-type": "image/gif", "cache-control": "max-age=3600" });
+      response.end(Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64"));
+      return;
+    }
+    if (path === "/" || path === "/Sirf" || path === PAGE_PATHS.entry) return send(response, 200, entryPage(behaviour.entryStyle));
     if (path === PAGE_PATHS.login) {
       if (request.method !== "POST") return send(response, 200, loginPage());
-      const username = form.get("txtCodeUtils") ?? "";
+      // SIRF-py `_SIRF_LOGIN_FIELDS`.
+      const username = form.get("txtVaCodeUtils") ?? "";
       const password = form.get("txtMotPasse") ?? "";
       if (username === "" || accounts[username] === undefined || accounts[username] !== password || behaviour.refusedUsernames.includes(username)) {
         stats.refusedLogins += 1;
@@ -176,128 +191,35 @@ export async function startRegistryReplica(options: RegistryReplicaOptions): Pro
       liveSessionOf.set(username, id);
       stats.logins[username] = (stats.logins[username] ?? 0) + 1;
       stats.loginLog.push({ username, at: Date.now() });
-      response.writeHead(302, { location: PAGE_PATHS.menu, "set-cookie": `${SESSION_COOKIE}=${id}; Path=/Sirf; HttpOnly` });
+      // The Guide: the welcome page opens the session.
+      response.writeHead(302, { location: PAGE_PATHS.welcome, "set-cookie": `${SESSION_COOKIE}=${id}; Path=/Sirf; HttpOnly` });
       response.end();
       return;
+    }
+    if (path === PAGE_PATHS.logout) {
+      const session = sessionOf(request);
+      if (session !== undefined && session !== "expired") {
+        session.expired = true;
+        stats.logouts += 1;
+      }
+      return send(response, 200, entryPage(behaviour.entryStyle));
     }
 
     const session = sessionOf(request);
     if (session === undefined || session === "expired") {
       if (session === "expired") stats.expiredSessionHits += 1;
-      // The site sends an expired visitor back to the entry page with this notice.
-      return send(response, 200, entryPage(session === "expired" ? SITE_MESSAGES.sessionExpired : undefined));
+      // Where the real site sends an expired visitor is not in the evidence: here its entry page with a notice.
+      return send(response, 200, entryPage(behaviour.entryStyle, session === "expired" ? SITE_MESSAGES.sessionExpired : undefined));
     }
-
-    switch (path) {
-      case PAGE_PATHS.menu:
-        return send(response, 200, menuPage());
-      case PAGE_PATHS.index:
-      case PAGE_PATHS.plan: {
-        const page = path === PAGE_PATHS.index ? "index" : "plan";
-        if (page === "plan" && form.get("hidEtape") === "selection") return planSelected(session, form, response);
-        if (page === "plan" && form.get("hidEtape") === "confirmation") return planConfirmed(session, form, response);
-        const circonscription = circonscriptionByCode(form.get("selCircnFoncr") ?? "");
-        const values = Object.fromEntries(form.entries());
-        if (request.method !== "POST" || form.get("hidRechg") === "1" || form.get("btnSoumettre") === null) {
-          return send(response, 200, lotSearchPage({ page, circonscription, values }));
-        }
-        const cadastre = circonscription?.cadastres[Number(form.get("selCadst") ?? "") - 1];
-        const lot = (form.get("txtNumrtLot") ?? "").trim();
-        if (circonscription === undefined || cadastre === undefined || lot === "") {
-          return send(response, 200, lotSearchPage({ page, circonscription, values, error: SITE_MESSAGES.aucuneInformation }));
-        }
-        if (!(await beforeResult(response))) return;
-        const source = page === "index" ? "index" : "plan_cadastraux";
-        const document = findCatalogueDocument({ source, number: lot, circonscription: circonscription.name, cadastre });
-        if (document === undefined) {
-          const message =
-            page === "plan"
-              ? SITE_MESSAGES.aucuneInformation
-              : lotExistsElsewhere(source, lot, circonscription.name)
-                ? SITE_MESSAGES.lotHorsCirconscription
-                : SITE_MESSAGES.ficheInexistante;
-          return send(response, 200, lotSearchPage({ page, circonscription, values, error: message }));
-        }
-        if (page === "index") return send(response, 200, openDocument(session, document));
-        session.planDocumentId = document.id;
-        return send(response, 200, planSelectionPage(document.planChoices ?? []));
-      }
-      case PAGE_PATHS.acte: {
-        const choice = url.searchParams.get("choix");
-        if (choice !== null) {
-          const row = session.similarList?.[Number(choice)];
-          const document = REGISTRY_CATALOGUE.find((candidate) => candidate.id === row?.documentId);
-          if (row === undefined || row.paperOnly || document === undefined) return send(response, 200, errorPage("Réquisition", SITE_MESSAGES.documentInexistant));
-          if (!(await beforeResult(response))) return;
-          return send(response, 200, openDocument(session, document));
-        }
-        const values = Object.fromEntries(form.entries());
-        if (request.method !== "POST" || form.get("btnRechr") === null) return send(response, 200, acteSearchPage(values));
-        const circonscription = circonscriptionByCode(form.get("selCircnFoncr") ?? "");
-        const acteType = form.get("selTypeDocmn") ?? "";
-        const number = (form.get("txtNoReqst") ?? "").trim();
-        if (circonscription === undefined || !(ACTE_TYPES as readonly string[]).includes(acteType) || number === "") {
-          return send(response, 200, acteSearchPage(values, SITE_MESSAGES.aucuneInformation));
-        }
-        if (!(await beforeResult(response))) return;
-        const document = findCatalogueDocument({ source: "acte", number, circonscription: circonscription.name, acteType });
-        if (document === undefined) return send(response, 200, acteSearchPage(values, SITE_MESSAGES.documentInexistant));
-        if (document.similarNumbers !== undefined) {
-          session.similarList = document.similarNumbers;
-          return send(response, 200, similarNumbersPage(document.similarNumbers));
-        }
-        return send(response, 200, openDocument(session, document));
-      }
-      case PAGE_PATHS.resultMenu:
-        return send(response, 200, resultMenuPage(url.searchParams.get("doc") ?? ""));
-      case PAGE_PATHS.resultPage: {
-        const documentId = session.documents.get(url.searchParams.get("doc") ?? "");
-        const document = REGISTRY_CATALOGUE.find((candidate) => candidate.id === documentId);
-        return send(response, 200, resultViewPage(document?.pages.length ?? 0));
-      }
-      case PAGE_PATHS.download: {
-        const documentId = session.documents.get(url.searchParams.get("doc") ?? "");
-        const bytes = documentId === undefined ? undefined : pdfs.get(documentId);
-        if (bytes === undefined) return send(response, 200, errorPage("Document", SITE_MESSAGES.documentInexistant));
-        stats.downloads += 1;
-        response.writeHead(200, {
-          "content-type": "application/pdf",
-          "content-length": String(bytes.length),
-          "content-disposition": `attachment; filename="${documentId}.pdf"`,
-          "cache-control": "no-store",
-        });
-        response.end(bytes);
-        return;
-      }
-      default:
-        return send(response, 404, errorPage("Page introuvable", "La page demandée est introuvable."));
-    }
-  }
-
-  function planSelected(session: Session, form: URLSearchParams, response: ServerResponse): void {
-    const document = REGISTRY_CATALOGUE.find((candidate) => candidate.id === session.planDocumentId);
-    const choice = document?.planChoices?.[Number(form.get("radPlan") ?? "-1")];
-    if (document === undefined || choice === undefined) {
-      return send(response, 200, planSelectionPage(document?.planChoices ?? []).replace("<form", `<table><tr><td class="contValErr">Veuillez sélectionner un plan</td></tr></table><form`));
-    }
-    session.planChoice = choice;
-    send(response, 200, planConfirmationPage(choice));
-  }
-
-  async function planConfirmed(session: Session, form: URLSearchParams, response: ServerResponse): Promise<void> {
-    const document = REGISTRY_CATALOGUE.find((candidate) => candidate.id === session.planDocumentId);
-    if (document === undefined || session.planChoice === undefined || form.get("btnConfr") === null) {
-      return send(response, 200, errorPage("Plan cadastral", SITE_MESSAGES.aucuneInformation));
-    }
-    if (!(await beforeResult(response))) return;
-    send(response, 200, openDocument(session, document));
+    if (await routeSessionRequest(routes, session, request, url, form, response)) return;
+    return send(response, 404, messagePage("Page introuvable", "La page demandée est introuvable."));
   }
 
   let server: Server = createServer();
   const listen = async (port: number): Promise<number> => {
     server = createServer((request, response) => {
       handle(request, response).catch((error: unknown) => {
-        if (!response.headersSent) send(response, 500, errorPage("Erreur", `Erreur du serveur: ${String(error)}`));
+        if (!response.headersSent) send(response, 500, messagePage("Erreur", `Erreur du serveur: ${String(error)}`));
         else response.destroy();
       });
     });

@@ -1,11 +1,11 @@
 /**
- * The acte search (`pf_13_01_11_08_reqst.asp`): circonscription, document
- * type, inscription number, "Rechercher". No labels on the site: its ids.
+ * The acte search (`pf_13_01_11_08_reqst.asp`, PX = Paraito/registre-extractor
+ * dc82c0e, src/worker/extractor-ai.ts:1419-1486): `#selCircnFoncr`,
+ * `#selTypeDocmn`, `#txtNoReqst`, "Rechercher". No labels on the site: its
+ * ids. Reports what the page shows.
  */
 import type { Locator, Page } from "playwright";
-import { matchOption } from "../option-matching.ts";
-import { optionLabels } from "./lot-search-page.ts";
-import { handleSessionOutcome, sessionOutcomes, waitForOutcome, SUBMIT_CLICK } from "./page-outcome.ts";
+import { openAndRead, submitAndRead, type AnswerTimeouts, type PageSnapshot } from "./page-snapshot.ts";
 
 export const ACTE_SEARCH_PATH = "/Sirf/Script/13_01_11/pf_13_01_11_08_reqst.asp";
 
@@ -23,31 +23,27 @@ export class ActeSearchPage {
     this.circonscription = page.locator("#selCircnFoncr");
     this.documentType = page.locator("#selTypeDocmn");
     this.inscriptionNumber = page.locator("#txtNoReqst");
+    // PX AI:1477: `input[value*="Rechercher"]`.
     this.searchButton = page.getByRole("button", { name: "Rechercher" });
   }
 
-  async open(): Promise<void> {
-    await this.page.goto(this.url);
-    const outcome = await waitForOutcome(this.page, { form: this.circonscription, ...sessionOutcomes(this.page) }, this.timeoutMs);
-    await handleSessionOutcome(this.page, outcome);
+  open(): Promise<PageSnapshot> {
+    return openAndRead(this.page, this.url, this.timeoutMs);
   }
 
-  async chooseCirconscription(name: string): Promise<void> {
-    await this.circonscription.selectOption({ label: matchOption(name, await optionLabels(this.circonscription), "circonscription_fonciere") });
+  async chooseCirconscription(label: string): Promise<void> {
+    await this.circonscription.selectOption({ label });
   }
 
-  async chooseDocumentType(type: string): Promise<void> {
-    await this.documentType.selectOption({ label: matchOption(type, await optionLabels(this.documentType), "acte_type") });
+  async chooseDocumentType(label: string): Promise<void> {
+    await this.documentType.selectOption({ label });
   }
 
   async enterInscriptionNumber(number: string): Promise<void> {
     await this.inscriptionNumber.fill(number);
   }
 
-  async search<K extends string>(expected: Readonly<Record<K, Locator>>, resultTimeoutMs: number): Promise<K> {
-    await this.searchButton.click(SUBMIT_CLICK);
-    const outcome = await waitForOutcome(this.page, { ...expected, ...sessionOutcomes(this.page) }, resultTimeoutMs);
-    await handleSessionOutcome(this.page, outcome);
-    return outcome as K;
+  search(timeouts: AnswerTimeouts): Promise<PageSnapshot> {
+    return submitAndRead(this.page, this.searchButton, timeouts);
   }
 }

@@ -1,57 +1,82 @@
+/**
+ * The site's front page and its login form. The entry (`/Sirf/`) leads to
+ * the login by a link, an image-map `<area>` or a clickable image (PX =
+ * Paraito/registre-extractor dc82c0e, src/worker/extractor-ai.ts:347-351);
+ * the form (SIRF-py, validated on the live site 2026-05-21) sits at
+ * `/Sirf/Script/14_06_01-02/pf_14_06_01_reglr.asp` with fields
+ * `txtVaCodeUtils` and `txtMotPasse` and no `<label>`s, so the fields' names
+ * are the locators. Page objects report what the page shows; whether the
+ * login worked is the session's decision (registry-session.ts).
+ */
 import type { Locator, Page } from "playwright";
-import { LoginRefusedError } from "../registry-failures.ts";
-import { MESSAGE_CELL, waitForOutcome, SUBMIT_CLICK } from "./page-outcome.ts";
+import { actAndRead, ENTRY_IMAGE, ENTRY_LINK, LOGIN_USER_FIELD, openAndRead, type PageSnapshot } from "./page-snapshot.ts";
 
-/** The site's front page (`/Sirf/`), whose entry link leads to the login form. */
+/** SIRF-py `_SIRF_LOGIN_URL`: the login form can also be opened directly. */
+export const LOGIN_PATH = "/Sirf/Script/14_06_01-02/pf_14_06_01_reglr.asp";
+
 export class EntryPage {
-  /** The link carries no stable text; the script it opens is the one fixed thing about it. */
   readonly entryLink: Locator;
+  readonly entryImage: Locator;
 
   constructor(
     readonly page: Page,
     readonly baseUrl: string,
+    readonly timeoutMs: number,
   ) {
-    this.entryLink = page.locator('a[href*="pf_14_06_01_reglr"]');
+    this.entryLink = page.locator(ENTRY_LINK);
+    this.entryImage = page.locator(ENTRY_IMAGE);
   }
 
-  async open(): Promise<void> {
-    await this.page.goto(`${this.baseUrl}/Sirf/`);
+  open(): Promise<PageSnapshot> {
+    return openAndRead(this.page, `${this.baseUrl}/Sirf/`, this.timeoutMs);
   }
 
-  async enter(): Promise<LoginPage> {
-    await this.entryLink.click();
-    const login = new LoginPage(this.page);
-    await login.userCode.waitFor();
-    return login;
+  /**
+   * Follows the entry to the login form: an `a` or `area` by its href (an
+   * `<area>` has no box of its own to click), else the image, else the
+   * login's known address.
+   */
+  async enter(): Promise<PageSnapshot> {
+    const href = (await this.entryLink.count()) > 0 ? await this.entryLink.first().getAttribute("href") : null;
+    if (href !== null) return openAndRead(this.page, new URL(href, this.page.url()).toString(), this.timeoutMs);
+    if ((await this.entryImage.count()) > 0) {
+      const image = this.entryImage.first();
+      return actAndRead(this.page, () => image.click(), { answerMs: this.timeoutMs, loadMs: this.timeoutMs });
+    }
+    return openAndRead(this.page, `${this.baseUrl}${LOGIN_PATH}`, this.timeoutMs);
   }
 }
 
-/** "Code d'utilisateur", "Mot de passe", "Soumettre". */
 export class LoginPage {
   readonly userCode: Locator;
   readonly password: Locator;
+  /** Named `btnSoumt` (SIRF-py posts `txtBoutn=btnSoumt`); its label is not in the evidence. */
   readonly submitButton: Locator;
-  readonly message: Locator;
-  /** Any search script's link: what a logged-in page shows. */
-  readonly loggedInMarker: Locator;
 
-  constructor(readonly page: Page) {
-    this.userCode = page.getByLabel("Code d'utilisateur");
-    this.password = page.getByLabel("Mot de passe");
-    this.submitButton = page.getByRole("button", { name: "Soumettre" });
-    this.message = page.locator(MESSAGE_CELL);
-    this.loggedInMarker = page.locator('a[href*="pf_13_01_11"]');
+  constructor(
+    readonly page: Page,
+    readonly timeoutMs: number,
+  ) {
+    this.userCode = page.locator(LOGIN_USER_FIELD);
+    this.password = page.locator('input[name="txtMotPasse"]');
+    this.submitButton = page.locator('[name="btnSoumt"], #btnSoumt');
   }
 
-  /** Logs in; throws LoginRefusedError (never quoting the credentials) when the site refuses. */
-  async logIn(username: string, password: string, timeoutMs: number): Promise<void> {
+  /** Fills and submits the form; returns the page the site answers with (never quoting the credentials). */
+  async submit(username: string, password: string): Promise<PageSnapshot> {
     await this.userCode.fill(username);
     await this.password.fill(password);
-    await this.submitButton.click(SUBMIT_CLICK);
-    const outcome = await waitForOutcome(this.page, { refused: this.message, loggedIn: this.loggedInMarker }, timeoutMs);
-    if (outcome === "refused") {
-      const text = ((await this.message.first().textContent()) ?? "").replace(/\s+/g, " ").trim();
-      throw new LoginRefusedError(`the registry refused the login: ${text}`);
-    }
+    const button = this.submitButton.first();
+    const hasButton = (await this.submitButton.count()) > 0;
+    // Without a known button, Enter submits the form the same way (the hidden txtBoutn names the button).
+    return actAndRead(this.page, () => (hasButton ? button.click({ noWaitAfter: true }) : this.password.press("Enter", { noWaitAfter: true })), {
+      answerMs: this.timeoutMs,
+      loadMs: this.timeoutMs,
+    });
   }
+}
+
+/** A link that ends the session; neither its address nor its label is in the evidence, so a few plausible labels. */
+export function logoutLink(page: Page): Locator {
+  return page.getByRole("link", { name: /^(Quitter|Fermer la session|Déconnexion|Se déconnecter)$/i });
 }

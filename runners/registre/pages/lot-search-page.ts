@@ -1,13 +1,14 @@
 /**
  * The index des immeubles search (`pf_13_01_11_02_indx_immbl.asp`) and the
- * plan cadastral search (`pf_13_01_11_10_plan_cadst.asp`) share one form:
- * circonscription (choosing one reloads the page to list its cadastres),
- * cadastre, lot number, optional désignation secondaire, "Soumettre". The
- * fields have no labels on the site, so its ids are the locators.
+ * plan cadastral search (`pf_13_01_11_10_plan_cadst.asp`) share one form
+ * (PX = Paraito/registre-extractor dc82c0e, src/worker/extractor-ai.ts:718-936,
+ * 1234-1300; SIRF-py `_SIRF_SEARCH_FIELDS`): `#selCircnFoncr` (choosing one
+ * reloads the page to list its cadastres), `#selCadst`, `#txtNumrtLot`,
+ * optional `#selDesgnSecnd`, the Soumettre button `btnSoumt`. No labels on
+ * the site: its ids are the locators. Reports what the page shows.
  */
 import type { Locator, Page } from "playwright";
-import { matchOption } from "../option-matching.ts";
-import { handleSessionOutcome, sessionOutcomes, waitForOutcome, SUBMIT_CLICK } from "./page-outcome.ts";
+import { actAndRead, openAndRead, submitAndRead, type AnswerTimeouts, type PageSnapshot } from "./page-snapshot.ts";
 
 export const INDEX_SEARCH_PATH = "/Sirf/Script/13_01_11/pf_13_01_11_02_indx_immbl.asp";
 export const PLAN_SEARCH_PATH = "/Sirf/Script/13_01_11/pf_13_01_11_10_plan_cadst.asp";
@@ -18,8 +19,6 @@ export class LotSearchPage {
   readonly lotNumber: Locator;
   readonly designationSecondaire: Locator;
   readonly submitButton: Locator;
-  /** The cadastre list once the reload for a circonscription has filled it (the first option is the placeholder). */
-  readonly firstCadastre: Locator;
 
   constructor(
     readonly page: Page,
@@ -30,28 +29,20 @@ export class LotSearchPage {
     this.cadastre = page.locator("#selCadst");
     this.lotNumber = page.locator("#txtNumrtLot");
     this.designationSecondaire = page.locator("#selDesgnSecnd");
-    this.submitButton = page.getByRole("button", { name: "Soumettre" });
-    this.firstCadastre = this.cadastre.locator("option").nth(1);
+    // SIRF-py posts `btnSoumt=Soumettre`; the role lookup is the fallback.
+    this.submitButton = page.locator('[name="btnSoumt"]').or(page.getByRole("button", { name: "Soumettre" })).first();
   }
 
-  async open(): Promise<void> {
-    await this.page.goto(this.url);
-    const outcome = await waitForOutcome(this.page, { form: this.circonscription, ...sessionOutcomes(this.page) }, this.timeoutMs);
-    await handleSessionOutcome(this.page, outcome);
+  open(): Promise<PageSnapshot> {
+    return openAndRead(this.page, this.url, this.timeoutMs);
   }
 
-  /** Chooses the circonscription and waits for the reload that lists its cadastres. */
-  async chooseCirconscription(name: string): Promise<void> {
-    const label = matchOption(name, await optionLabels(this.circonscription), "circonscription_fonciere");
-    await this.circonscription.selectOption({ label });
-    // The reload destroys the page's execution context; the locator waits across it.
-    const outcome = await waitForOutcome(this.page, { reloaded: this.firstCadastre, ...sessionOutcomes(this.page) }, this.timeoutMs);
-    await handleSessionOutcome(this.page, outcome);
-    await this.page.waitForLoadState("domcontentloaded");
+  /** Chooses the circonscription by its label and reads the page its reload brings. */
+  chooseCirconscription(label: string): Promise<PageSnapshot> {
+    return actAndRead(this.page, () => this.circonscription.selectOption({ label }), { answerMs: this.timeoutMs, loadMs: this.timeoutMs });
   }
 
-  async chooseCadastre(name: string): Promise<void> {
-    const label = matchOption(name, await optionLabels(this.cadastre), "cadastre");
+  async chooseCadastre(label: string): Promise<void> {
     await this.cadastre.selectOption({ label });
   }
 
@@ -59,17 +50,12 @@ export class LotSearchPage {
     await this.lotNumber.fill(lot);
   }
 
-  async chooseDesignationSecondaire(designation: string): Promise<void> {
-    const label = matchOption(designation, await optionLabels(this.designationSecondaire), "designation_secondaire");
+  async chooseDesignationSecondaire(label: string): Promise<void> {
     await this.designationSecondaire.selectOption({ label });
   }
 
-  /** Submits; returns the page that answered, or throws the site's message. */
-  async submit<K extends string>(expected: Readonly<Record<K, Locator>>, resultTimeoutMs: number): Promise<K> {
-    await this.submitButton.click(SUBMIT_CLICK);
-    const outcome = await waitForOutcome(this.page, { ...expected, ...sessionOutcomes(this.page) }, resultTimeoutMs);
-    await handleSessionOutcome(this.page, outcome);
-    return outcome as K;
+  submit(timeouts: AnswerTimeouts): Promise<PageSnapshot> {
+    return submitAndRead(this.page, this.submitButton, timeouts);
   }
 }
 

@@ -1,15 +1,16 @@
 /**
- * The document: a frameset with frames `menu` and `page`; the PDF comes from
- * the menu's link titled "Sauvegarder ou imprimer le document", as a
- * download.
+ * The document: a frameset with frames `menu` and `page`; the save link in
+ * the menu frame (PX = Paraito/registre-extractor dc82c0e,
+ * src/worker/extractor-ai.ts:2345-2353): title "Sauvegarder ou imprimer le
+ * document", or an `impri_sauvg` href, or an `onmouseup` calling
+ * `fRechrDocmnPDF`. PX also looked for it in the main page, so both are searched.
  */
-import { readFile } from "node:fs/promises";
 import type { FrameLocator, Locator, Page } from "playwright";
-import { UnexpectedPageError } from "../registry-failures.ts";
+import { capturePdf } from "./pdf-capture.ts";
+
+const SAVE_LINK = 'a[title="Sauvegarder ou imprimer le document"], a[href*="impri_sauvg"], a[onmouseup*="fRechrDocmnPDF"]';
 
 export class ResultFramesetPage {
-  /** Frames have no role; their names are the site's. */
-  readonly pageFrame: Locator;
   readonly menu: FrameLocator;
   readonly saveLink: Locator;
 
@@ -17,21 +18,13 @@ export class ResultFramesetPage {
     readonly page: Page,
     readonly timeoutMs: number,
   ) {
-    this.pageFrame = page.locator('frame[name="page"]');
     this.menu = page.frameLocator('frame[name="menu"]');
-    this.saveLink = this.menu.getByTitle("Sauvegarder ou imprimer le document");
+    this.saveLink = this.menu.locator(SAVE_LINK).or(page.locator(SAVE_LINK)).first();
   }
 
-  /** Downloads the PDF and returns its bytes. */
-  async downloadDocument(): Promise<Uint8Array> {
-    const [download] = await Promise.all([this.page.waitForEvent("download", { timeout: this.timeoutMs }), this.saveLink.click()]);
-    const failure = await download.failure();
-    if (failure !== null) throw new UnexpectedPageError(`the document download failed: ${failure}`);
-    const bytes = new Uint8Array(await readFile(await download.path()));
-    if (!Buffer.from(bytes.subarray(0, 5)).equals(Buffer.from("%PDF-"))) {
-      throw new UnexpectedPageError(`the registry's save link gave ${bytes.length} bytes that are not a PDF`);
-    }
-    await download.delete();
-    return bytes;
+  /** Clicks the save link and returns the PDF's bytes, however they come. */
+  async savePdf(timeoutMs: number): Promise<Uint8Array> {
+    await this.saveLink.waitFor({ state: "visible", timeout: this.timeoutMs });
+    return capturePdf(this.page, () => this.saveLink.click({ noWaitAfter: true }), timeoutMs);
   }
 }

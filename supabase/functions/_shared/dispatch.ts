@@ -118,10 +118,13 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
     return null;
   });
   if (registryPausedMs > 0 && backlog.registre.waiting > 0) deps.log({ level: "info", msg: "registre dispatch paused: the registry was unreachable", paused_ms: registryPausedMs });
+  // This environment's daily registry spend cap (registre_spend_policy): reached, no registre task until tomorrow.
+  const spendCapped = await registreSpendCapped(deps.sql, config.environment).catch(() => false);
+  if (spendCapped && backlog.registre.waiting > 0) deps.log({ level: "info", msg: "registre dispatch paused: the daily registry spend cap is reached" });
   const plan = planDispatch({
     environment: config.environment,
     weight: config.weights[config.environment],
-    backlog: registryPausedMs > 0 ? { ...backlog, registre: { ...backlog.registre, waiting: 0 } } : backlog,
+    backlog: registryPausedMs > 0 || spendCapped ? { ...backlog, registre: { ...backlog.registre, waiting: 0 } } : backlog,
     tasks,
     tasksAllEnvironments: perKind((kind) => snapshot.byKind[kind].leases),
     profiles: config.capacity.profiles,
@@ -188,6 +191,12 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
     .record(config.environment, [...waitingForRoom])
     .catch((error: unknown) => deps.log({ level: "warn", msg: "could not record the kinds waiting for room", error: errorMessage(error) }));
   return { environment: config.environment, reason, plan, started, refused, failed, unknown, returned };
+}
+
+/** Whether `environment` has spent its daily registry cap (queue.registre_spend_today). */
+export async function registreSpendCapped(sql: postgres.Sql, environment: string): Promise<boolean> {
+  const rows = await sql<{ paused: boolean }[]>`select paused from queue.registre_spend_today(${environment})`;
+  return rows[0]?.paused === true;
 }
 
 export async function readBacklog(sql: postgres.Sql): Promise<PerKind<KindBacklog>> {
