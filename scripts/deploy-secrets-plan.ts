@@ -90,6 +90,8 @@ export const OPTIONAL_INPUTS = [
   "ECS_CAPACITY_PROVIDER_REGISTRE",
   "ECS_CAPACITY_PROVIDER_OCR",
   "ECS_SPOT_FALLBACK_SECONDS",
+  // The dispatcher role's login (README, Security): without it dispatch uses the injected SUPABASE_DB_URL.
+  "DISPATCH_DATABASE_URL",
 ] as const;
 
 /**

@@ -42,7 +42,8 @@ Without --runners (after \`npx sst deploy --stage <stage>\`):
     DISPATCH_SECRET, UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN,
     DISPATCH_AWS_ACCESS_KEY_ID, DISPATCH_AWS_SECRET_ACCESS_KEY, and when set
     DISPATCH_WEIGHTS, GEMINI_TPM_PER_INDEX_TASK, GEMINI_TPM_PER_ACTE_TASK,
-    REDIS_KEY_PREFIX, ECS_CAPACITY_PROVIDER*);
+    REDIS_KEY_PREFIX, ECS_CAPACITY_PROVIDER*, ECS_SPOT_FALLBACK_SECONDS,
+    DISPATCH_DATABASE_URL);
   - the Vault secrets functions_url and dispatch_secret:
     \`supabase db query --remote=<ref>\`.
 With --runners (before \`npx sst deploy\`): the runners' SST secrets,

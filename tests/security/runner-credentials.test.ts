@@ -87,7 +87,8 @@ describe("the Storage credential (JWT role storage_runner)", () => {
     // The other bucket's object is invisible.
     expect(written.map((row) => row.bucket_id)).toEqual(["actes", "index", "plans-cadastraux"]);
     const buckets = await asStorageRunner((sql) => sql<{ id: string }[]>`select id from storage.buckets order by id`);
-    expect(buckets.map((row) => row.id)).toEqual(["actes", "index", "plans-cadastraux"]);
+    // And the private bucket of failed registre jobs' traces (migration 20261205010200), which it writes and purges.
+    expect(buckets.map((row) => row.id)).toEqual(["actes", "index", "plans-cadastraux", "registre-traces"]);
 
     expect(await errorCodeOf(() => asStorageRunner((sql) => sql`insert into storage.objects (bucket_id, name) values ('private-other', 'x.pdf')`))).toBe(
       PERMISSION_DENIED,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshDatabase, type FreshDatabase } from "../helpers/fresh-database.ts";
 import { claimOne, createLoginFor, expectPostgresError, indexJob, insertJob, jobRow, SQLSTATE, type RoleLogin } from "./queue-fixtures.ts";
 
-const TABLES = ["error_kind", "extraction_queue", "extraction_status", "extraction_queue_retries", "ocr_token_usage", "registry_accounts", "runner_tasks"];
+const TABLES = ["error_kind", "extraction_queue", "extraction_status", "extraction_queue_retries", "ocr_token_usage", "registre_spend_policy", "registry_accounts", "registry_purchases", "runner_tasks"];
 const VIEWS = [
   "extraction_queue_by_status",
   "extraction_queue_stuck_jobs",
@@ -11,6 +11,7 @@ const VIEWS = [
   "extraction_queue_throughput_per_hour",
   "ocr_tokens_by_day",
   "registry_account_health",
+  "registry_spend_per_day",
   "running_tasks",
   "running_tasks_by_kind",
   "runner_task_exits",
@@ -207,13 +208,18 @@ describe("queue security", () => {
       "complete_extraction_and_claim_next",
       "complete_ocr",
       "complete_ocr_and_claim_next",
+      "copy_ocr_text",
       "fail_job",
+      "find_reusable_document",
       "heartbeat_job",
       "heartbeat_registry_account",
       "lease_registry_account",
       "record_ocr_tokens",
+      "record_purchase_storage",
+      "record_registry_purchase",
       "record_task_finished",
       "record_task_heartbeat",
+      "registre_spend_today",
       "release_job",
       "release_job_after_infrastructure_failure",
       "release_registry_account",
