@@ -3,7 +3,7 @@
  * capacity -- show|set` reads and writes, and what `npm run doctor` checks.
  *
  * The ledger stores its limits once (the first process that takes a lease)
- * and refuses every caller whose limits differ (capacity-ledger.ts,
+ * and refuses every caller whose limits differ (capacity-budget-limits.ts,
  * describeLimitsDifference), so a changed budget stops all dispatch until
  * the stored limits are replaced on purpose. The hosted configuration is
  * the deploying shell's, billed as the deploy bills it (infra/runner-sizes.ts:
@@ -13,7 +13,8 @@
  */
 import type { Redis } from "@upstash/redis";
 import { parseCapacityConfig, type CapacityConfig } from "../supabase/functions/_shared/capacity-config.ts";
-import { budgetLimitsOf, CapacityLedger, describeLimitsDifference } from "../supabase/functions/_shared/capacity-ledger.ts";
+import { budgetLimitsOf, describeLimitsDifference } from "../supabase/functions/_shared/capacity-budget-limits.ts";
+import { CapacityLedger } from "../supabase/functions/_shared/capacity-ledger.ts";
 import { redisKeyPrefixes } from "../supabase/functions/_shared/redis-keys.ts";
 import { JOB_KINDS } from "../supabase/functions/_shared/job-kinds.ts";
 import { billedCapacity } from "../infra/runner-sizes.ts";

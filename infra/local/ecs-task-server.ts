@@ -17,39 +17,31 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { constants as osConstants } from "node:os";
-import { startProcess, type ManagedProcess } from "./child-process.ts";
+import {
+  ACCOUNT_ID,
+  canonicalJson,
+  containerOverride,
+  credentialRegion,
+  describeTask,
+  EcsFault,
+  ecsOperation,
+  optionalString,
+  readJson,
+  sendEcsJson,
+} from "./ecs-json-protocol.ts";
+import {
+  eventTime,
+  inheritedBaseEnv,
+  LocalTaskSupervisor,
+  type LocalTask,
+  type LocalTaskCommand,
+  type LocalTaskEvent,
+  type LocalTaskSnapshot,
+} from "./local-task-processes.ts";
 import { errorMessage } from "../../supabase/functions/_shared/error-message.ts";
 
-export type LocalTaskStatus = "PENDING" | "RUNNING" | "STOPPED";
-
-/** How to run the tasks of one task definition. */
-export interface LocalTaskCommand {
-  command: string;
-  args: string[];
-  cwd?: string;
-}
-
-/** What tests and benchmarks can see of one task. */
-export interface LocalTaskSnapshot {
-  arn: string;
-  /** As the RunTask request named it (family, family:revision or ARN). */
-  taskDefinition: string;
-  clientToken: string | undefined;
-  /** The containerOverrides environment the request carried (not baseEnv). */
-  environment: Record<string, string>;
-  lastStatus: LocalTaskStatus;
-  /** Undefined until the process has exited. */
-  exitCode: number | undefined;
-  stopCode: string | undefined;
-  stoppedReason: string | undefined;
-  pid: number | undefined;
-  /** Epoch milliseconds (fractional) when the RunTask request that created the task arrived. */
-  runTaskReceivedAt: number;
-  /** Epoch milliseconds when the process was spawned; undefined while PENDING or if it never started. */
-  startedAt: number | undefined;
-  stoppedAt: number | undefined;
-}
+// The tasks' vocabulary, so the server's callers import it from one place.
+export type { LocalTaskCommand, LocalTaskSnapshot, LocalTaskStatus } from "./local-task-processes.ts";
 
 export type EcsTaskServerEvent =
   /** Emitted as soon as a RunTask request is authenticated, before anything else (for latency measurements). */
@@ -58,10 +50,7 @@ export type EcsTaskServerEvent =
   | { type: "run-task-refused"; at: number; clientToken: string | undefined; reason: string }
   /** RunTask repeated with a known clientToken; the existing task was returned. */
   | { type: "run-task-replayed"; at: number; task: LocalTaskSnapshot }
-  | { type: "task-started"; at: number; task: LocalTaskSnapshot }
-  /** One line the task's process wrote (stdout or stderr). */
-  | { type: "task-output"; at: number; arn: string; line: string }
-  | { type: "task-stopped"; at: number; task: LocalTaskSnapshot };
+  | LocalTaskEvent;
 
 export interface EcsTaskServerOptions {
   port: number;
@@ -103,44 +92,6 @@ export interface EcsTaskServer {
   close(): Promise<void>;
 }
 
-const TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113.";
-const ACCOUNT_ID = "000000000000";
-
-interface LocalTask {
-  readonly id: string;
-  readonly arn: string;
-  readonly clusterArn: string;
-  readonly taskDefinition: string;
-  readonly taskDefinitionArn: string;
-  readonly containerName: string;
-  readonly clientToken: string | undefined;
-  /** Canonical JSON of the request without its clientToken, to detect a token reused for another request. */
-  readonly fingerprint: string;
-  readonly environment: Record<string, string>;
-  readonly startedBy: string | undefined;
-  readonly group: string;
-  readonly launchType: string | undefined;
-  readonly overrides: unknown;
-  readonly runTaskReceivedAt: number;
-  lastStatus: LocalTaskStatus;
-  desiredStatus: "RUNNING" | "STOPPED";
-  process: ManagedProcess | undefined;
-  pid: number | undefined;
-  exitCode: number | undefined;
-  stopCode: string | undefined;
-  stoppedReason: string | undefined;
-  startedAt: number | undefined;
-  stoppingAt: number | undefined;
-  stoppedAt: number | undefined;
-}
-
-/** An ECS-style error answer: `{ "__type": "...", "message": "..." }`. */
-class EcsFault extends Error {
-  constructor(readonly status: number, readonly awsType: string, message: string) {
-    super(message);
-  }
-}
-
 export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise<EcsTaskServer> {
   const host = options.host ?? "127.0.0.1";
   const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
@@ -154,68 +105,7 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
   let pendingDelays: { remaining: number; delayMs: number } | undefined;
   let closing = false;
 
-  function snapshot(task: LocalTask): LocalTaskSnapshot {
-    return {
-      arn: task.arn,
-      taskDefinition: task.taskDefinition,
-      clientToken: task.clientToken,
-      environment: { ...task.environment },
-      lastStatus: task.lastStatus,
-      exitCode: task.exitCode,
-      stopCode: task.stopCode,
-      stoppedReason: task.stoppedReason,
-      pid: task.pid,
-      runTaskReceivedAt: task.runTaskReceivedAt,
-      startedAt: task.startedAt,
-      stoppedAt: task.stoppedAt,
-    };
-  }
-
-  function markStopped(task: LocalTask, exitCode: number | undefined, fallback: { stopCode: string; stoppedReason: string }): void {
-    if (task.lastStatus === "STOPPED") return;
-    task.lastStatus = "STOPPED";
-    task.desiredStatus = "STOPPED";
-    task.exitCode = exitCode;
-    // A StopTask (or close) already set why the task stopped; keep that over "container exited".
-    task.stopCode ??= fallback.stopCode;
-    task.stoppedReason ??= fallback.stoppedReason;
-    task.stoppedAt = Date.now();
-    emit({ type: "task-stopped", at: now(), task: snapshot(task) });
-  }
-
-  function launch(task: LocalTask, command: LocalTaskCommand): void {
-    const managed = startProcess(command.command, command.args, {
-      name: `ecs-task ${task.id}`,
-      ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
-      env: { ...baseEnv, ...task.environment },
-      onLine: (line) => emit({ type: "task-output", at: now(), arn: task.arn, line }),
-    });
-    task.process = managed;
-    task.pid = managed.child.pid;
-    managed.child.once("spawn", () => {
-      if (task.lastStatus !== "PENDING") return;
-      task.lastStatus = "RUNNING";
-      task.startedAt = Date.now();
-      emit({ type: "task-started", at: now(), task: snapshot(task) });
-    });
-    managed.child.once("error", (error) => {
-      markStopped(task, undefined, { stopCode: "TaskFailedToStart", stoppedReason: `CannotStartContainerError: ${error.message}` });
-    });
-    managed.child.once("exit", (code, signal) => {
-      const exitCode = code ?? (signal === null ? undefined : 128 + osConstants.signals[signal]);
-      markStopped(task, exitCode, { stopCode: "EssentialContainerExited", stoppedReason: "Essential container in task exited" });
-    });
-  }
-
-  function stop(task: LocalTask, stopCode: string, reason: string): Promise<void> {
-    if (task.lastStatus !== "STOPPED" && task.desiredStatus !== "STOPPED") {
-      task.desiredStatus = "STOPPED";
-      task.stopCode = stopCode;
-      task.stoppedReason = reason;
-      task.stoppingAt = Date.now();
-    }
-    return task.process?.stop(stopTimeoutMs) ?? Promise.resolve();
-  }
+  const supervisor = new LocalTaskSupervisor({ baseEnv, stopTimeoutMs, emit });
 
   function runTask(body: Record<string, unknown>, authorization: string, receivedAt: number): unknown {
     const clientToken = optionalString(body, "clientToken");
@@ -240,27 +130,27 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
         if (earlier.fingerprint !== fingerprint) {
           throw new EcsFault(400, "ConflictException", `The clientToken ${clientToken} was already used with different parameters.`);
         }
-        emit({ type: "run-task-replayed", at: now(), task: snapshot(earlier) });
-        return { tasks: [describe(earlier)], failures: [] };
+        emit({ type: "run-task-replayed", at: eventTime(), task: supervisor.snapshot(earlier) });
+        return { tasks: [describeTask(earlier)], failures: [] };
       }
     }
 
     if (pendingHttpErrors !== undefined && pendingHttpErrors.remaining > 0) {
       pendingHttpErrors.remaining -= 1;
-      emit({ type: "run-task-refused", at: now(), clientToken, reason: `HTTP ${pendingHttpErrors.status} ${pendingHttpErrors.awsType}` });
+      emit({ type: "run-task-refused", at: eventTime(), clientToken, reason: `HTTP ${pendingHttpErrors.status} ${pendingHttpErrors.awsType}` });
       throw new EcsFault(pendingHttpErrors.status, pendingHttpErrors.awsType, pendingHttpErrors.message);
     }
 
     if (pendingFailures !== undefined && pendingFailures.remaining > 0) {
       const { reason } = pendingFailures;
       pendingFailures.remaining -= 1;
-      emit({ type: "run-task-refused", at: now(), clientToken, reason });
+      emit({ type: "run-task-refused", at: eventTime(), clientToken, reason });
       return { tasks: [], failures: [{ reason }] };
     }
 
     const command = options.commandFor(taskDefinition);
     if (command === undefined) {
-      emit({ type: "run-task-refused", at: now(), clientToken, reason: `no command for ${taskDefinition}` });
+      emit({ type: "run-task-refused", at: eventTime(), clientToken, reason: `no command for ${taskDefinition}` });
       throw new EcsFault(400, "ClientException", `Unable to describe task definition: ${taskDefinition}.`);
     }
     const { containerName, environment } = containerOverride(body.overrides, taskDefinition);
@@ -298,8 +188,8 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
     };
     tasks.set(task.arn, task);
     if (clientToken !== undefined) tasksByToken.set(tokenKey, task);
-    launch(task, command);
-    return { tasks: [describe(task)], failures: [] };
+    supervisor.launch(task, command);
+    return { tasks: [describeTask(task)], failures: [] };
   }
 
   function find(reference: string): LocalTask | undefined {
@@ -318,7 +208,7 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
     for (const reference of references as string[]) {
       const task = find(reference);
       if (task === undefined) failures.push({ arn: reference, reason: "MISSING" });
-      else found.push(describe(task));
+      else found.push(describeTask(task));
     }
     return { tasks: found, failures };
   }
@@ -327,59 +217,14 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
     const reference = optionalString(body, "task");
     const task = reference === undefined ? undefined : find(reference);
     if (task === undefined) throw new EcsFault(400, "InvalidParameterException", "The referenced task was not found.");
-    void stop(task, "UserInitiated", optionalString(body, "reason") ?? "Task stopped by user");
-    return { task: describe(task) };
-  }
-
-  /** The task in ECS's response shape (timestamps in epoch seconds, as the JSON protocol sends them). */
-  function describe(task: LocalTask): Record<string, unknown> {
-    const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
-    return {
-      taskArn: task.arn,
-      clusterArn: task.clusterArn,
-      taskDefinitionArn: task.taskDefinitionArn,
-      lastStatus: task.lastStatus,
-      desiredStatus: task.desiredStatus,
-      launchType: task.launchType,
-      startedBy: task.startedBy,
-      group: task.group,
-      overrides: task.overrides,
-      createdAt: seconds(task.runTaskReceivedAt),
-      startedAt: seconds(task.startedAt),
-      stoppingAt: seconds(task.stoppingAt),
-      stoppedAt: seconds(task.stoppedAt),
-      stopCode: task.stopCode,
-      stoppedReason: task.stoppedReason,
-      containers: [
-        {
-          containerArn: `${task.arn.replace(":task/", ":container/")}/${task.containerName}`,
-          taskArn: task.arn,
-          name: task.containerName,
-          lastStatus: task.lastStatus,
-          exitCode: task.exitCode,
-          ...(task.stopCode === "TaskFailedToStart" ? { reason: task.stoppedReason } : {}),
-        },
-      ],
-    };
+    void supervisor.stop(task, "UserInitiated", optionalString(body, "reason") ?? "Task stopped by user");
+    return { task: describeTask(task) };
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const arrivedAt = now();
+    const arrivedAt = eventTime();
     try {
-      if (request.method !== "POST") throw new EcsFault(405, "UnknownOperationException", `${request.method} is not supported; ECS takes POST.`);
-      // Signatures are not verified: the endpoint listens on loopback for a
-      // private stack, and checking them would need the secret key shared
-      // with the server while proving only what aws4fetch already tests.
-      // Requiring the header still catches a client that forgot to sign.
-      const authorization = request.headers.authorization;
-      if (authorization === undefined || !authorization.startsWith("AWS4-HMAC-SHA256 ")) {
-        throw new EcsFault(403, "MissingAuthenticationTokenException", "Missing Authentication Token");
-      }
-      const target = header(request, "x-amz-target");
-      const operation = target?.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
-      if (operation !== "RunTask" && operation !== "DescribeTasks" && operation !== "StopTask") {
-        throw new EcsFault(400, "UnknownOperationException", `Unknown operation ${target ?? "(no X-Amz-Target)"}.`);
-      }
+      const { operation, authorization } = ecsOperation(request);
       if (closing) throw new EcsFault(503, "ServerException", "The local task server is shutting down.");
       const body = await readJson(request);
       const result =
@@ -388,10 +233,10 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
         pendingDelays.remaining -= 1;
         await new Promise((resolve) => setTimeout(resolve, pendingDelays?.delayMs ?? 0));
       }
-      send(response, 200, result);
+      sendEcsJson(response, 200, result);
     } catch (error) {
-      if (error instanceof EcsFault) send(response, error.status, { __type: error.awsType, message: error.message });
-      else send(response, 500, { __type: "ServerException", message: errorMessage(error) });
+      if (error instanceof EcsFault) sendEcsJson(response, error.status, { __type: error.awsType, message: error.message });
+      else sendEcsJson(response, 500, { __type: "ServerException", message: errorMessage(error) });
     }
   }
 
@@ -407,7 +252,7 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
   let closed: Promise<void> | undefined;
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${options.port}`,
-    tasks: () => [...tasks.values()].map(snapshot),
+    tasks: () => [...tasks.values()].map((task) => supervisor.snapshot(task)),
     failNextRunTasks(count, reason) {
       pendingFailures = { remaining: count, reason };
     },
@@ -420,7 +265,7 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
     close() {
       closed ??= (async () => {
         closing = true;
-        await Promise.all([...tasks.values()].map((task) => stop(task, "UserInitiated", "The local task server was closed")));
+        await Promise.all([...tasks.values()].map((task) => supervisor.stop(task, "UserInitiated", "The local task server was closed")));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
@@ -429,93 +274,4 @@ export async function startEcsTaskServer(options: EcsTaskServerOptions): Promise
       return closed;
     },
   };
-}
-
-function inheritedBaseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ["PATH", "HOME"]) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-function header(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new EcsFault(400, "SerializationException", `${key} must be a string.`);
-  return value;
-}
-
-async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString("utf8");
-  let parsed: unknown;
-  try {
-    parsed = text.length === 0 ? {} : JSON.parse(text);
-  } catch {
-    throw new EcsFault(400, "SerializationException", "The request body is not valid JSON.");
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new EcsFault(400, "SerializationException", "The request body must be a JSON object.");
-  }
-  return parsed as Record<string, unknown>;
-}
-
-/** The one container override a runner task carries: its name and environment. */
-function containerOverride(overrides: unknown, taskDefinition: string): { containerName: string; environment: Record<string, string> } {
-  const list = isRecord(overrides) ? overrides.containerOverrides : undefined;
-  if (list === undefined) return { containerName: taskDefinition, environment: {} };
-  if (!Array.isArray(list) || list.length > 1) {
-    throw new EcsFault(400, "InvalidParameterException", "The local task server runs one container per task: give at most one container override.");
-  }
-  const override: unknown = list[0];
-  if (override === undefined) return { containerName: taskDefinition, environment: {} };
-  if (!isRecord(override) || typeof override.name !== "string" || override.name.length === 0) {
-    throw new EcsFault(400, "InvalidParameterException", "Container.name should not be null or empty.");
-  }
-  const environment: Record<string, string> = {};
-  const pairs = override.environment ?? [];
-  if (!Array.isArray(pairs)) throw new EcsFault(400, "SerializationException", "environment must be a list of {name, value}.");
-  for (const pair of pairs) {
-    if (!isRecord(pair) || typeof pair.name !== "string" || typeof pair.value !== "string") {
-      throw new EcsFault(400, "SerializationException", "environment must be a list of {name, value} strings.");
-    }
-    environment[pair.name] = pair.value;
-  }
-  return { containerName: override.name, environment };
-}
-
-/** The region of the credential scope (`Credential=AKID/20240101/ca-central-1/ecs/aws4_request`), for realistic ARNs. */
-function credentialRegion(authorization: string): string {
-  return /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(authorization)?.[1] ?? "local";
-}
-
-/** JSON with object keys sorted, so two equal requests compare equal whatever their key order. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    isRecord(inner) && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { "Content-Type": "application/x-amz-json-1.1", "Content-Length": Buffer.byteLength(text) });
-  response.end(text);
 }

@@ -11,7 +11,7 @@
  * classified.
  */
 import { mapWithConcurrency } from "./map-with-concurrency.ts";
-import { pageMarker, type ReadPage } from "./index-pipeline.ts";
+import { pageMarker, type ReadPage } from "./index-page.ts";
 import { IncompleteReplyError, type OcrCallContext, type OcrProvider } from "./providers/ocr-provider.ts";
 
 export const boostSkippedFlag = (why: string) => `[CORRECTION NON APPLIQUÉE : ${why} ; texte brut conservé]`;

@@ -8,7 +8,7 @@
  * a short, cut or unverified page is read again by the next attempt.
  */
 import type { Redis } from "@upstash/redis";
-import type { ReadPage } from "./index-pipeline.ts";
+import type { ReadPage } from "./index-page.ts";
 
 /** How long read pages wait for the job's next attempt. */
 export const PAGE_STORE_TTL_MS = 24 * 3_600_000;

@@ -18,6 +18,7 @@
  * the attempt as classified (gemini-calls.ts).
  */
 import { FinalJobError } from "../lifecycle/job-errors.ts";
+import { cutFlag, incompleteFlag, pageMarker, UNVERIFIED_FLAG, type IndexPageOutcome, type ReadPage } from "./index-page.ts";
 import { boostIndexPages } from "./index-page-boost.ts";
 import { mapWithConcurrency } from "./map-with-concurrency.ts";
 import type { IndexPageStore } from "./index-page-store.ts";
@@ -34,40 +35,10 @@ export interface IndexPipelineSettings {
   readonly pageStore?: IndexPageStore;
 }
 
-export interface IndexPageOutcome {
-  readonly pageNumber: number;
-  /** Lines the count call found; null when no count came back complete. */
-  readonly countedLines: number | null;
-  readonly countConfidence: number;
-  readonly extractedLines: number;
-  /** The page was read a second time (short, or the reply was cut). */
-  readonly retried: boolean;
-  /** Still short, cut or unverified after the second read: the text says so. */
-  readonly incomplete: boolean;
-  /** The flags written under the page's marker. */
-  readonly flags: readonly string[];
-  /** The boost could not be applied: the raw text stands, flagged. */
-  readonly boostSkipped: boolean;
-}
-
 export interface IndexPipelineResult {
   readonly fileContent: string;
   readonly boostedFileContent: string;
   readonly pages: readonly IndexPageOutcome[];
-}
-
-export const pageMarker = (pageNumber: number) => `--- Page ${pageNumber} ---`;
-export const incompleteFlag = (extracted: number, counted: number) =>
-  `[PAGE INCOMPLÈTE : ${extracted} ligne(s) extraite(s) sur ${counted} comptée(s) ; vérifier la page d'origine]`;
-export const cutFlag = (finishReason: string, extracted: number) =>
-  `[PAGE INCOMPLÈTE : réponse interrompue (${finishReason}) après ${extracted} ligne(s) ; vérifier la page d'origine]`;
-export const UNVERIFIED_FLAG = "[NOMBRE DE LIGNES NON VÉRIFIÉ : le comptage des lignes n'a pas abouti ; vérifier la page d'origine]";
-
-/** One page as read: its text (marker, flags, lines) and what happened. */
-export interface ReadPage {
-  readonly text: string;
-  readonly lines: readonly string[];
-  readonly outcome: Omit<IndexPageOutcome, "boostSkipped">;
 }
 
 export async function runIndexPipeline(pdf: PdfFile, provider: OcrProvider, settings: IndexPipelineSettings, context: OcrCallContext): Promise<IndexPipelineResult> {

@@ -4,14 +4,12 @@ import { parseCapacityConfig } from "../../supabase/functions/_shared/capacity-c
 import {
   acquireLeaseScript,
   attachTaskScript,
-  CapacityLedger,
   releaseLeaseScript,
   renewLeaseScript,
   setBudgetLimitsScript,
   snapshotLeasesScript,
-  type CapacitySnapshot,
-  type Lease,
-} from "../../supabase/functions/_shared/capacity-ledger.ts";
+} from "../../supabase/functions/_shared/capacity-ledger-scripts.ts";
+import { CapacityLedger, type CapacitySnapshot, type Lease } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
 import type { JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 import { randomKeyPrefix, upstashClient } from "../helpers/upstash-client.ts";

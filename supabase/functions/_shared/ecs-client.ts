@@ -14,22 +14,9 @@ import type { Environment } from "./environments.ts";
 import type { JobKind } from "./job-kinds.ts";
 import { setValues } from "./env-values.ts";
 import { EcsError, type EcsFailure, type EcsOperation } from "./ecs-errors.ts";
+import type { EcsPlacement } from "./ecs-placement.ts";
+import { RUNNER_FAMILIES, runnerFamilyFor, type RunnerFamily } from "./runner-families.ts";
 import { SpotPlacements, type SpotFallbackBoard } from "./spot-fallback.ts";
-
-/** One container image (and one task definition) per runner family. */
-export const RUNNER_FAMILIES = ["registre", "ocr"] as const;
-export type RunnerFamily = (typeof RUNNER_FAMILIES)[number];
-
-/** index-ocr and acte-ocr share the OCR image; only JOB_KIND tells them apart. */
-export function runnerFamilyFor(kind: JobKind): RunnerFamily {
-  switch (kind) {
-    case "registre":
-      return "registre";
-    case "index-ocr":
-    case "acte-ocr":
-      return "ocr";
-  }
-}
 
 /**
  * Names of the variables dispatch puts in a runner container's environment.
@@ -116,8 +103,6 @@ export interface EcsConfig {
   readonly spotFallbackMs: number;
 }
 
-export type EcsPlacement = { launchType: "FARGATE" } | { capacityProvider: string };
-
 function placementOf(capacityProvider: string | undefined): EcsPlacement {
   return capacityProvider === undefined ? { launchType: "FARGATE" } : { capacityProvider };
 }
@@ -172,6 +157,9 @@ export function runnerTaskFor(config: EcsConfig, kind: JobKind): { taskDefinitio
 }
 
 export { EcsError, isDefiniteRunTaskRefusal, type EcsFailure, type EcsOperation } from "./ecs-errors.ts";
+// Defined below the client so spot-fallback.ts can use them without importing it back; re-exported for the client's callers.
+export type { EcsPlacement } from "./ecs-placement.ts";
+export { RUNNER_FAMILIES, runnerFamilyFor, type RunnerFamily } from "./runner-families.ts";
 
 export const ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113";
 export const ECS_CONTENT_TYPE = "application/x-amz-json-1.1";

@@ -1,7 +1,7 @@
 /**
  * The settings every environment must share for the shared budgets to mean
  * one thing (issue 19 item 8): the ledger already refuses a capacity or a
- * task size that differs (capacity-ledger.ts, "limits"), but a different
+ * task size that differs (capacity-ledger-scripts.ts, "limits"), but a different
  * lease TTL, Gemini limits or models, or environment weights in one
  * environment would over-admit or split the budget unseen. The first
  * dispatcher stores them with a SHA-256 of their canonical form; a

@@ -20,7 +20,9 @@
  * clears it.
  */
 import type { Redis } from "@upstash/redis";
-import type { EcsFailure, EcsPlacement, RunnerFamily } from "./ecs-client.ts";
+import type { EcsFailure } from "./ecs-errors.ts";
+import type { EcsPlacement } from "./ecs-placement.ts";
+import type { RunnerFamily } from "./runner-families.ts";
 
 export const SPOT_PROVIDER = "FARGATE_SPOT";
 export const ON_DEMAND_PROVIDER = "FARGATE";
