@@ -199,7 +199,10 @@ describe("the OCR runner on the local stack, with the Gemini test server", () =>
     ].sort((a, b) => String(a[1]).localeCompare(String(b[1]))));
 
     // Corrupt: final after its one attempt, with a message a person can act on.
-    expect(corruptSeen).toEqual([3, 6, 4]);
+    // Sampled every 50 ms, a fast failure may pass through 6 unseen; its one counted attempt is the durable proof it was claimed.
+    expect(corruptSeen[0]).toBe(3);
+    expect(corruptSeen.at(-1)).toBe(4);
+    expect(corruptSeen.filter((status) => status !== 3 && status !== 6 && status !== 4)).toEqual([]);
     expect(corrupt.ocr_attempts).toBe(1);
     expect(corrupt.ocr_error).toMatch(/stored PDF is corrupt: pdfinfo could not read it .*fetch the document again/);
 

@@ -48,7 +48,7 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "registre-recordings-"));
   for (const path of PATHS) {
     replica.setBehaviour({ largeDocuments: path.name === "large" });
-    await recordPath(browser, folder, path, { baseUrl: replica.url, credentials: { username: USERNAME, password: PASSWORD }, timeoutMs: 5_000 });
+    await recordPath(browser, folder, path, { baseUrl: replica.url, credentials: { username: USERNAME, password: PASSWORD }, timeoutMs: 20_000 });
   }
   await replica.stop();
 }, 120_000);
@@ -75,7 +75,8 @@ describe("registre record and replay", () => {
 
   it("replays every path against its recording, with the registry gone, and each passes", async () => {
     for (const path of PATHS) {
-      const result = await replayPath(browser, join(folder, path.name), 5_000);
+      // Generous: a timeout only bites when something hangs, and a loaded machine is slow.
+      const result = await replayPath(browser, join(folder, path.name), 20_000);
       expect(result, `${path.name}: ${JSON.stringify(result)}`).toMatchObject({ path: path.name, passed: true });
     }
   }, 120_000);
