@@ -127,21 +127,15 @@ export class GeminiCalls {
 
   /** A File API call (not metered), with the same retries and classification. */
   async fileCall<T>(label: string, call: () => Promise<T>, context: OcrCallContext): Promise<T> {
-    let failures = 0;
-    for (;;) {
-      context.signal.throwIfAborted();
-      try {
-        return await call();
-      } catch (error) {
-        if (context.signal.aborted) throw context.signal.reason;
-        failures += 1;
-        await this.#afterFailure(label, error, failures, context, { target: "file" });
-      }
-    }
+    return this.#unmeteredCall(label, call, context, { target: "file" });
   }
 
   /** A call that is not metered (models.get at start), with the same retries and classification. */
   async modelCall<T>(label: string, call: () => Promise<T>, context: OcrCallContext): Promise<T> {
+    return this.#unmeteredCall(label, call, context, { target: "model" });
+  }
+
+  async #unmeteredCall<T>(label: string, call: () => Promise<T>, context: OcrCallContext, kind: GeminiCallKind): Promise<T> {
     let failures = 0;
     for (;;) {
       context.signal.throwIfAborted();
@@ -150,7 +144,7 @@ export class GeminiCalls {
       } catch (error) {
         if (context.signal.aborted) throw context.signal.reason;
         failures += 1;
-        await this.#afterFailure(label, error, failures, context, { target: "model" });
+        await this.#afterFailure(label, error, failures, context, kind);
       }
     }
   }
