@@ -26,6 +26,8 @@ export interface PostgresCluster {
   readonly port: number;
   readonly major: 15 | 17;
   readonly process: ManagedProcess;
+  /** Its data directory: a test restarts the cluster on it to play a database restart. */
+  readonly dataDir: string;
   /** Superuser URL for one of the cluster's databases. */
   url(database?: string, role?: string, password?: string): string;
   stop(): Promise<void>;
@@ -90,7 +92,7 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     }
   }, 30_000);
 
-  return { port, major: binaries.major, process: postmaster, url, stop: () => postmaster.stop(10_000) };
+  return { port, major: binaries.major, process: postmaster, dataDir, url, stop: () => postmaster.stop(10_000) };
 }
 
 /** The postgres user must be able to reach the data directory through every parent. */

@@ -9,6 +9,10 @@
  *   released as `quota`, no attempt spent;
  * - Redis (behind the Upstash endpoint) restarted while a job is at 6: the
  *   row still ends in 5 with one attempt;
+ * - Postgres restarted (stopped 3 s, started again on its data) while a
+ *   job is at 6: the result is recorded when it is back, one attempt, no stall;
+ * - Storage unreadable (the PDF's path is a directory: EISDIR, not "not
+ *   found"): released as `infrastructure`, no attempt; completed once back;
  * - a retired model (404 NOT_FOUND on models.get and generateContent): no
  *   attempt spent, the task exits with the configuration code.
  * Every row that completes holds its text once; the capacity ledger is
@@ -21,6 +25,7 @@ import { dirname, join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../infra/local/paths.ts";
+import { startPostgresCluster, type PostgresCluster } from "../../infra/local/postgres-cluster.ts";
 import { startRedisServer, type RedisServer } from "../../infra/local/redis-server.ts";
 import { defaultTaskCommand, type LocalStack } from "../../infra/local/stack.ts";
 import { startThrowawayStack } from "../../infra/local/throwaway-stack.ts";
@@ -54,6 +59,7 @@ describe("an OCR runner meeting Gemini and Redis faults", () => {
   let storageDir: string;
   let sql: postgres.Sql;
   let restartedRedis: RedisServer | undefined;
+  let restartedPostgres: PostgresCluster | undefined;
   let sampling = true;
   let samples = 0;
   let overAllocations = 0;
@@ -107,16 +113,19 @@ describe("an OCR runner meeting Gemini and Redis faults", () => {
     sampling = false;
     await sampler;
     await sql?.end();
+    await restartedPostgres?.stop();
     await stack?.stop();
     await restartedRedis?.stop();
     await server?.close();
     if (storageDir) await rm(storageDir, { recursive: true, force: true });
   });
 
-  async function acteReadyForOcr(number: string): Promise<string> {
+  /** `unreadable`: the object's path is a directory, so reading it fails (EISDIR) as an unreachable Storage does, not as "not found". */
+  async function acteReadyForOcr(number: string, unreadable = false): Promise<string> {
     const path = `actes/${number.replaceAll(" ", "")}.pdf`;
     await mkdir(dirname(join(storageDir, path)), { recursive: true });
-    await writeFile(join(storageDir, path), await textPagesPdf([{ lines: ACTE_TEXT.split("\n") }]));
+    if (unreadable) await mkdir(join(storageDir, path));
+    else await writeFile(join(storageDir, path), await textPagesPdf([{ lines: ACTE_TEXT.split("\n") }]));
     return sql.begin(async (tx) => {
       const [row] = await tx<{ id: string }[]>`
         insert into extraction_queue (document_source, document_number, circonscription_fonciere, acte_type)
@@ -207,6 +216,38 @@ describe("an OCR runner meeting Gemini and Redis faults", () => {
       server.setLatency(20);
     }
   }, 150_000);
+
+  it("Postgres restarted while the job is at 6: the result lands when it is back, one attempt, no stall", async () => {
+    server.setLatency(4_000);
+    try {
+      const id = await acteReadyForOcr("7 200 302");
+      await until("the job at 6", async () => ((await rowOf(id))?.status_id === 6 ? true : undefined));
+      const { port, dataDir } = stack.postgres;
+      await stack.postgres.stop();
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      restartedPostgres = await startPostgresCluster({ dataDir, port });
+      const done = await finish(id);
+      expect(done).toMatchObject({ status_id: 5, ocr_attempts: 1, ocr_stalls: 0 });
+      expect(done.file_content).toContain("François Gagné");
+    } finally {
+      server.setLatency(20);
+    }
+  }, 150_000);
+
+  it("Storage unreadable: released as infrastructure with no attempt, completed once it reads again", async () => {
+    const id = await acteReadyForOcr("7 200 303", true);
+    const path = join(storageDir, "actes", "7200303.pdf");
+    const released = await until("the job released", async () => {
+      const row = await rowOf(id);
+      return row !== undefined && row.infrastructure_releases > 0 ? row : undefined;
+    });
+    expect(released).toMatchObject({ status_id: 3, ocr_attempts: 0, error_kind: "infrastructure" });
+    expect(released.ocr_error).toMatch(/local storage could not read/);
+    await rm(path, { recursive: true });
+    await writeFile(path, await textPagesPdf([{ lines: ACTE_TEXT.split("\n") }]));
+    const done = await finish(id);
+    expect(done).toMatchObject({ status_id: 5, ocr_attempts: 1 });
+  }, 120_000);
 
   it("a retired model: no attempt spent, the task exits with the configuration code", async () => {
     await until("earlier tasks gone", async () => (runningOcrTasks().length === 0 ? true : undefined), 30_000);
