@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import postgres from "postgres";
 import { GiveUpWaiting, run, startProcess, waitFor, type ManagedProcess } from "./child-process.ts";
 import { localPostgresBinaries, type PostgresBinaries } from "./postgres-binaries.ts";
@@ -18,6 +19,12 @@ export interface PostgresClusterOptions {
   onLine?: (line: string) => void;
   /** More `name=value` server settings (a test's TLS files, more listen addresses), after the defaults. */
   settings?: readonly string[];
+  /**
+   * The `postgres` superuser's password (SCRAM on TCP). @default read from, or
+   * generated into, `<dataDir>.superuser-password` beside the data directory
+   * (mode 0600), so a restart on the same data keeps it.
+   */
+  superuserPassword?: string;
   /** Which PostgreSQL to run. @default localPostgresBinaries(process.env): Debian's 15 unless LOCAL_POSTGRES_MAJOR=17 */
   binaries?: PostgresBinaries;
 }
@@ -26,7 +33,9 @@ export interface PostgresCluster {
   readonly port: number;
   readonly major: 15 | 17;
   readonly process: ManagedProcess;
-  /** Superuser URL for one of the cluster's databases. */
+  /** Its data directory: a test restarts the cluster on it to play a database restart. */
+  readonly dataDir: string;
+  /** URL for one of the cluster's databases; the `postgres` role's carries the superuser password unless another is given. */
   url(database?: string, role?: string, password?: string): string;
   stop(): Promise<void>;
 }
@@ -76,7 +85,8 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     stopSignal: "SIGINT",
     ...(onLine ? { onLine } : {}),
   });
-  const url = (database = "postgres", role = "postgres", password?: string) =>
+  const superuserPassword = options.superuserPassword ?? (await superuserPasswordBeside(dataDir));
+  const url = (database = "postgres", role = "postgres", password: string | undefined = role === "postgres" ? superuserPassword : undefined) =>
     `postgres://${encodeURIComponent(role)}${password ? `:${encodeURIComponent(password)}` : ""}@127.0.0.1:${port}/${database}`;
 
   await waitFor(`PostgreSQL on port ${port}`, async () => {
@@ -90,7 +100,8 @@ export async function startPostgresCluster(options: PostgresClusterOptions): Pro
     }
   }, 30_000);
 
-  return { port, major: binaries.major, process: postmaster, url, stop: () => postmaster.stop(10_000) };
+  await requirePasswords(dataDir, url(), superuserPassword);
+  return { port, major: binaries.major, process: postmaster, dataDir, url, stop: () => postmaster.stop(10_000) };
 }
 
 /** The postgres user must be able to reach the data directory through every parent. */
@@ -106,3 +117,51 @@ async function chownToPostgres(dataDir: string): Promise<void> {
   }
 }
 
+
+/**
+ * No trust (issue 19 item 13: the cluster trusted every OS user who could
+ * reach 127.0.0.1): password (SCRAM) for every TCP login, peer on the socket
+ * (which the cluster does not open: unix_socket_directories is empty). A
+ * cluster initdb'ed with --auth=trust (a fresh one, or one an earlier version
+ * made) is converted while trust still lets the superuser in: its password is
+ * set, pg_hba.conf rewritten, the configuration reloaded. Idempotent.
+ */
+async function requirePasswords(dataDir: string, superuserUrl: string, password: string): Promise<void> {
+  const hbaFile = join(dataDir, "pg_hba.conf");
+  const hba = await readFile(hbaFile, "utf8");
+  if (hba === HBA) return;
+  const sql = postgres(superuserUrl, { max: 1, onnotice: () => {} });
+  try {
+    // password_encryption is scram-sha-256 by default since PostgreSQL 14: the role's verifier is SCRAM.
+    await sql.unsafe(`alter role postgres password ${quoteLiteral(password)}`);
+    await writeFile(hbaFile, HBA);
+    await sql`select pg_reload_conf()`;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+const HBA = [
+  "# Written by infra/local/postgres-cluster.ts: a password (SCRAM) for every TCP login, no trust.",
+  "# TYPE  DATABASE  USER  ADDRESS       METHOD",
+  "local   all       all                 peer",
+  "host    all       all   127.0.0.1/32  scram-sha-256",
+  "host    all       all   ::1/128       scram-sha-256",
+  "",
+].join("\n");
+
+function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** The superuser password kept beside the data directory (never inside it: initdb wants that folder to itself). */
+async function superuserPasswordBeside(dataDir: string): Promise<string> {
+  const file = join(dirname(dataDir), `${basename(dataDir)}.superuser-password`);
+  if (existsSync(file)) {
+    const kept = (await readFile(file, "utf8")).trim();
+    if (kept.length >= 16) return kept;
+  }
+  const password = randomBytes(24).toString("base64url");
+  await writeFile(file, password, { mode: 0o600 });
+  return password;
+}

@@ -105,7 +105,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stops.push(() => cluster.stop());
     pids.push(() => cluster.process.child.pid);
     const migrations = await applyMigrations(cluster.url());
-    log({ level: "info", msg: "postgres ready", url: cluster.url(), applied: migrations.applied.length, alreadyApplied: migrations.skipped.length });
+    // The URL without its password: logs never carry a secret.
+    log({ level: "info", msg: "postgres ready", url: cluster.url("postgres", "postgres", ""), applied: migrations.applied.length, alreadyApplied: migrations.skipped.length });
 
     const functionsUrl = `http://127.0.0.1:${ports.functions}`;
     await configureDatabase(cluster.url(), functionsUrl, secrets);

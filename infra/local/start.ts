@@ -132,7 +132,7 @@ await writeFile(connectionsFile, JSON.stringify(connections, null, 2), { mode: 0
 await writeFile(join(stateDir, "doctor.json"), JSON.stringify(localDoctorFile(shared, stateDirFor(0, stacks[0]?.environment ?? "dev")), null, 2), { mode: 0o600 });
 
 for (const [position, { environment, stack }] of stacks.entries()) {
-  log({ level: "info", msg: `local stack running (${environment}); Ctrl+C stops everything`, psql: `psql ${stack.urls.database}`, logs: join(stateDirFor(position, environment), "logs") });
+  log({ level: "info", msg: `local stack running (${environment}); Ctrl+C stops everything`, psql: psqlCommand(stack.urls.database, join(stateDirFor(position, environment), "postgres.superuser-password")), logs: join(stateDirFor(position, environment), "logs") });
 }
 log({ level: "info", msg: "watch it with `npm run status -- --watch`; add a request with `npm run enqueue -- acte --circonscription Montréal --number '12 345 678' --type Acte`" });
 
@@ -202,4 +202,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         process.exit(0);
       });
   });
+}
+
+/** How to open psql on a stack without printing its password: it is read from the file beside the data directory. */
+function psqlCommand(databaseUrl: string, passwordFile: string): string {
+  const url = new URL(databaseUrl);
+  url.password = "";
+  return `PGPASSWORD="$(cat ${passwordFile})" psql ${url.toString()}`;
 }

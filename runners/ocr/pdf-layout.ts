@@ -44,6 +44,9 @@ export interface PdfLimits {
   readonly maxDocumentPixels: number;
 }
 
+/** An embedded image may hold at most this many pages' worth (OCR_MAX_PAGE_PIXELS) of pixels before it is refused undecoded. */
+export const MAX_IMAGE_PAGE_FACTOR = 10;
+
 /** Lowest DPI a page may be brought down to for the per-page cap: below it, the page is unreadable anyway. */
 export const MIN_RENDER_DPI = 100;
 
@@ -108,6 +111,16 @@ export function checkPdfLimits(pages: readonly PageLayout[], dpi: number, limits
   }
   let total = 0;
   for (const page of pages) {
+    // Decoding an image costs its full pixel count whatever size it is drawn at: a small Flate stream can
+    // declare gigapixels of zeros (a decompression bomb), which pdftoppm and pdfimages would then inflate.
+    // No real scan comes near MAX_IMAGE_PAGE_FACTOR pages' worth of pixels (a 1200 DPI legal page is 171 MP).
+    const bomb = page.images.find((image) => image.width * image.height > limits.maxPagePixels * MAX_IMAGE_PAGE_FACTOR);
+    if (bomb !== undefined) {
+      throw new FinalJobError(
+        `page ${page.pageNumber} of the PDF holds an image of ${bomb.width} × ${bomb.height} pixels (${Math.round((bomb.width * bomb.height) / 1e6)} megapixels), more than ${MAX_IMAGE_PAGE_FACTOR} × OCR_MAX_PAGE_PIXELS=${limits.maxPagePixels}: not decoded (a decompression bomb or a broken scan); check the document`,
+        { kind: "invalid_input" },
+      );
+    }
     const scan = embeddedScan(page, limits);
     const effective = renderDpi(page, dpi, limits);
     if (scan === undefined && effective < MIN_RENDER_DPI) {

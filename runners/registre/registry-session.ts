@@ -258,7 +258,21 @@ export class RegistrySession {
 
 /** Starts Chromium, its sandbox on where it can run (see sandboxAllowed). */
 export function launchChromium(config: RegistreConfig, log?: Logger): Promise<Browser> {
-  const launch = (sandbox: boolean) => chromium.launch({ executablePath: config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS], chromiumSandbox: sandbox });
+  // handleSIGTERM/SIGINT/SIGHUP off: by default Playwright closes the browser the moment the process gets
+  // SIGTERM ("Close the browser process on SIGTERM. Defaults to true.", playwright.dev/docs/api/class-browsertype
+  // #browser-type-launch, as the Rust port's docs.rs Launcher::handle_sigterm repeats), which failed the search
+  // in flight and spent an attempt on a Spot reclaim. The runner lifecycle owns shutdown: it lets the job finish
+  // within SHUTDOWN_GRACE_SECONDS or releases it, then the session closes Chromium (close() above).
+  const launch = (sandbox: boolean) =>
+    chromium.launch({
+      executablePath: config.chromiumPath,
+      headless: true,
+      args: [...CHROMIUM_ARGS],
+      chromiumSandbox: sandbox,
+      handleSIGTERM: false,
+      handleSIGINT: false,
+      handleSIGHUP: false,
+    });
   return (
     sandboxAllowed()
       ? launch(true).catch((error: unknown) => {
