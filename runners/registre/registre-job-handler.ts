@@ -63,6 +63,13 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
       log.info("document reused, not bought again", { supabase_path: reusable.supabasePath, source_job_id: reusable.sourceJobId, ocr_text_reused: reusable.hasText });
       return { kind: "extracted", supabasePath: reusable.supabasePath };
     }
+    // Bought by an earlier attempt while Storage was down: store those bytes, buy nothing.
+    const parked = await purchases.parked(job);
+    if (parked !== undefined) {
+      const path = await storeBought(job, parked.purchaseId, parked.pdf);
+      log.info("document stored from an earlier attempt's purchase, not bought again", { supabase_path: path, bytes: parked.pdf.length });
+      return { kind: "extracted", supabasePath: path };
+    }
     const spend = await purchases.spendToday();
     if (spend.paused) {
       throw new InfrastructureError(`the daily registry spend cap is reached (${formatDollars(spend.spentCents)} of ${formatDollars(spend.capCents ?? 0)} today): registre work waits for tomorrow or a higher cap`, {
@@ -121,17 +128,32 @@ export function registreJobHandler(deps: RegistreHandlerDependencies): JobHandle
 
     // The purchase point: the registry has billed the account for this document.
     const purchaseId = await purchases.record(job, session.accountId, config.priceCents);
+    let path: string;
+    try {
+      path = await storeBought(job, purchaseId, bytes);
+    } catch (error) {
+      // What the account paid for must survive the outage: the retry stores these bytes.
+      await purchases.park(job, purchaseId, bytes).catch((parkError: unknown) =>
+        log.warn("could not keep the bought PDF for the retry; it may be bought again", { error: parkError instanceof Error ? parkError.message : String(parkError) }),
+      );
+      throw error;
+    }
+    log.info("document stored", { supabase_path: path, bytes: bytes.length });
+    return { kind: "extracted", supabasePath: path };
+  };
+
+  /** Uploads a bought PDF to its document path and records where it went; returns the path. */
+  async function storeBought(job: ClaimedJob, purchaseId: string, pdf: Uint8Array): Promise<string> {
     const path = documentObjectPath({
       documentSource: job.documentSource,
       documentNumber: job.documentNumberNormalized,
       circonscription: job.circonscriptionFonciere,
       cadastre: job.cadastre,
     });
-    await storage.upload(path, bytes, "application/pdf");
+    await storage.upload(path, pdf, "application/pdf");
     await purchases.recordStorage(purchaseId, path);
-    log.info("document stored", { supabase_path: path, bytes: bytes.length });
-    return { kind: "extracted", supabasePath: path };
-  };
+    return path;
+  }
 }
 
 /** The failure as final, retryable or infrastructure; pauses registre dispatch when the registry is down. */

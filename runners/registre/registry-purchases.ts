@@ -58,6 +58,19 @@ export class RegistryPurchases {
     return z.object({ id: z.union([z.string(), z.number()]).transform(String) }).parse(row).id;
   }
 
+  /** Keeps the bought PDF on its purchase while Storage cannot take it, so a retry stores it instead of buying again. */
+  async park(job: ClaimedJob, purchaseId: string, pdf: Uint8Array): Promise<void> {
+    await this.#sql`select queue.park_purchased_pdf(${job.id}, ${job.leaseToken}, ${purchaseId}, ${Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength)})`;
+  }
+
+  /** The PDF an earlier attempt of this job bought and could not store, if any. */
+  async parked(job: ClaimedJob): Promise<{ readonly purchaseId: string; readonly pdf: Uint8Array } | undefined> {
+    const [row] = await this.#sql`select purchase_id, pdf from queue.parked_purchased_pdf(${job.id}, ${job.leaseToken})`;
+    if (row === undefined) return undefined;
+    const parsed = z.object({ purchase_id: z.union([z.string(), z.number()]).transform(String), pdf: z.instanceof(Uint8Array) }).parse(row);
+    return { purchaseId: parsed.purchase_id, pdf: parsed.pdf };
+  }
+
   async recordStorage(purchaseId: string, supabasePath: string): Promise<void> {
     await this.#sql`select queue.record_purchase_storage(${purchaseId}, ${supabasePath})`;
   }

@@ -13,7 +13,7 @@
  *   once the site is back.
  * - Storage unwritable once the document is bought: released as
  *   `infrastructure`, no attempt, completed once Storage is back (the retry
- *   buys the document again: a known defect, asserted as it is).
+ *   buys nothing: the bought PDF was parked on its purchase).
  * Throughout, a sampler reads the capacity ledger: never over-committed.
  * The replica's maintenance page and 503 follow the evidence cited in
  * infra/local/registry-replica/replica-pages.ts (maintenancePage).
@@ -236,7 +236,7 @@ describe("the registre runner under faults", () => {
     180_000,
   );
 
-  it("Storage unwritable after the purchase: released as infrastructure with no attempt, completed once after (bought twice: a known defect)", async () => {
+  it("Storage unwritable after the purchase: released as infrastructure with no attempt, completed once after, bought once", async () => {
     await waitFor("earlier tasks gone", async () => runningRegistreTasks().length === 0, 30_000);
     // The actes folder becomes a file: every write under it fails (ENOTDIR), as a Storage outage does.
     const actes = join(storageDir, "actes");
@@ -251,10 +251,10 @@ describe("the registre runner under faults", () => {
       await rm(actes);
       await rename(`${actes}-kept`, actes);
       await sql`update extraction_queue set available_at = now() where id = ${id} and status_id = 1`;
-      // KNOWN DEFECT (issue 19 report, faults branch): the bytes bought are kept nowhere when the upload fails,
-      // so the retry buys the document a second time (registre-job-handler.ts: purchase recorded, then upload).
-      // When that is fixed, this expects 1 like every other fault here.
-      expect(await completesOnce(id, 2)).toMatchObject({ status_id: 3, attempts: 1, stalls: 0 });
+      // The bytes bought before the outage were parked on the purchase: the retry stores them and buys nothing.
+      expect(await completesOnce(id, 1)).toMatchObject({ status_id: 3, attempts: 1, stalls: 0 });
+      const [parked] = await sql<{ count: number }[]>`select count(*)::int as count from registry_purchases where job_id = ${id} and parked_pdf is not null`;
+      expect(parked?.count).toBe(0);
     } finally {
       await rm(actes, { force: true }).catch(() => {});
     }

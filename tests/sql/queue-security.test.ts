@@ -214,6 +214,8 @@ describe("queue security", () => {
       "heartbeat_job",
       "heartbeat_registry_account",
       "lease_registry_account",
+      "park_purchased_pdf",
+      "parked_purchased_pdf",
       "record_ocr_tokens",
       "record_purchase_storage",
       "record_registry_purchase",
