@@ -268,7 +268,12 @@ export class RegistrySession {
 
 /** Starts Chromium, its sandbox on where it can run (see sandboxAllowed). */
 export function launchChromium(config: RegistreConfig, log?: Logger): Promise<Browser> {
-  const launch = (sandbox: boolean) => chromium.launch({ executablePath: config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS], chromiumSandbox: sandbox });
+  // handleSIGTERM/SIGINT off: Playwright's default closes Chromium the moment the task gets SIGTERM
+  // (playwright.dev/docs/api/class-browsertype#browser-type-launch-option-handle-sigterm), which
+  // failed every slot's job in flight (an attempt spent) instead of letting it finish within
+  // SHUTDOWN_GRACE_SECONDS or be released; the runner closes the browser itself when it exits.
+  const launch = (sandbox: boolean) =>
+    chromium.launch({ executablePath: config.chromiumPath, headless: true, args: [...CHROMIUM_ARGS], chromiumSandbox: sandbox, handleSIGTERM: false, handleSIGINT: false });
   return (
     sandboxAllowed()
       ? launch(true).catch((error: unknown) => {
