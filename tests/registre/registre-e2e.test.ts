@@ -73,6 +73,8 @@ beforeAll(async () => {
       SERVER_MAX_CPU: "40",
       SERVER_MAX_RAM: "40",
       MAX_REGISTRE_TASKS: "2",
+      // One context per task: these tests follow one task's session (registre-slots.test.ts runs several).
+      REGISTRE_CONTEXTS: "1",
       RUNNER_IDLE_EXIT_SECONDS: "5",
       RUNNER_POLL_SECONDS: "0.3",
       SHUTDOWN_GRACE_SECONDS: "10",
