@@ -6,7 +6,7 @@
  * (scaled) delays, and the peak memory of all its Chromium processes
  * together (PSS) against the ledger's registre profile. The real SQL
  * claim and completion, the real handler, real local storage. `--json`
- * prints the results as one JSON line at the end; `--contexts 3` measures only
+ * prints the results as one JSON line at the end; `--contexts=3` measures only
  * that count. Asserts nothing.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -40,14 +40,14 @@ const CONTEXT_ROUNDS = [1, 2, 3, 4] as const;
  */
 const REALISTIC = { pageDelayMs: 1_000, resultDelayMs: 6_000 } as const;
 
-/** `--contexts 3` (or `3,4`) measures only those counts, e.g. the runner's chosen REGISTRE_CONTEXTS. */
+/** `--contexts=3` (or `--contexts=3,4`) measures only those counts, e.g. the runner's chosen REGISTRE_CONTEXTS. */
 function contextRounds(): readonly number[] {
-  const at = process.argv.indexOf("--contexts");
-  if (at === -1) return CONTEXT_ROUNDS;
-  const value = process.argv[at + 1];
-  const counts = (value === undefined ? [] : value.split(",")).map(Number);
-  if (counts.length === 0 || counts.some((count) => !Number.isInteger(count) || count < 1 || count > 4)) {
-    throw new Error(`--contexts takes whole numbers from 1 to 4 separated by commas (the local stack seeds 4 accounts), got ${value ?? "nothing"}`);
+  const option = process.argv.find((arg) => arg.startsWith("--contexts="));
+  if (option === undefined) return CONTEXT_ROUNDS;
+  const value = option.slice("--contexts=".length);
+  const counts = value.split(",").map(Number);
+  if (counts.some((count) => !Number.isInteger(count) || count < 1 || count > 4)) {
+    throw new Error(`--contexts= takes whole numbers from 1 to 4 separated by commas (the local stack seeds 4 accounts), got "${value}"`);
   }
   return counts;
 }
