@@ -71,11 +71,12 @@ async function slotLoop(context: ClaimLoopContext, slot: RunnerSlot, slotNumber:
       try {
         ready = slot.ready === undefined || (await slot.ready());
         job = ready ? await queue.claim() : undefined;
+        if (ready) state.databaseAnswered();
         claimFailures = 0;
       } catch (error) {
         state.giveBackJob();
         claimFailures += 1;
-        if (state.idleMs() >= config.idleExitMs) {
+        if (state.unreachableMs() >= config.idleExitMs) {
           log.error("database unreachable for the whole idle period; exiting", { error, claim_failures: claimFailures });
           state.stop(RUNNER_EXIT_CODES.infrastructure);
           return;

@@ -20,6 +20,7 @@ export class SlotPoolState {
   #jobsTaken = 0;
   #running = 0;
   #lastBusyAt = Date.now();
+  #lastDatabaseAnswerAt = Date.now();
   #infrastructureFailures = 0;
   /** Set by the first slot to find RUNNER_MAX_JOBS reached, so the line is logged once. */
   maxJobsLogged = false;
@@ -72,6 +73,20 @@ export class SlotPoolState {
   jobEnded(): void {
     this.#running -= 1;
     this.#lastBusyAt = Date.now();
+  }
+
+  /** A claim (even an empty one) went through: the database answers. */
+  databaseAnswered(): void {
+    this.#lastDatabaseAnswerAt = Date.now();
+  }
+
+  /**
+   * How long no slot's claim has gone through while no job was in flight (0
+   * while one is): one slot's claim failing after a backoff is no outage
+   * while another slot's claims go through.
+   */
+  unreachableMs(): number {
+    return this.#running > 0 ? 0 : Date.now() - Math.max(this.#lastBusyAt, this.#lastDatabaseAnswerAt);
   }
 
   /** How long the task has had no job in flight; 0 while any slot runs one. */
