@@ -257,6 +257,8 @@ describe("the registre runner on the local stack", () => {
     // The job finished within the grace period, or went back unspent.
     const row = await rowOf(id);
     expect([1, 3]).toContain(row?.status_id);
+    // Released means unspent (Playwright's own SIGTERM handler used to close Chromium under the job: a failed attempt).
+    expect(row?.attempts).toBe(row?.status_id === 1 ? 0 : 1);
     stack.registry.setBehaviour({ resultDelayMs: 0 });
   }, 90_000);
 });

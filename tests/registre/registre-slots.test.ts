@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { waitFor } from "../../infra/local/child-process.ts";
 import { registryCatalogueEntry } from "../../infra/local/registry-replica/registry-catalogue.ts";
 import { SITE_MESSAGES } from "../../infra/local/registry-replica/replica-pages.ts";
@@ -92,6 +92,11 @@ describe("one registre task, three browser contexts", () => {
   it("runs three searches at once, each slot logged in with its own account; SIGTERM releases every slot's job without spending an attempt", async () => {
     stack.registry.setBehaviour({ hangSearches: true });
     const ids = await insert([acte, index, acte, index]);
+    onTestFinished(async () => {
+      stack.registry.setBehaviour({ hangSearches: false });
+      await sql`delete from extraction_queue where id in ${sql(ids)}`;
+      await sql`update registre_spend_policy set daily_cap_cents = null where environment = 'dev'`;
+    });
     await waitFor("three searches in flight at once", async () => stack.registry.stats().hangingRequests >= 3, 60_000);
 
     const tasks = runningRegistreTasks();
@@ -111,6 +116,9 @@ describe("one registre task, three browser contexts", () => {
     expect(logins).toHaveLength(3);
     expect(stack.registry.stats().displacedSessions).toBe(0);
 
+    // No new registre task while the released rows are read: pg_cron's tick would start one for them
+    // (a cap of 0 pauses registre dispatch; nothing is bought here, the searches hang).
+    await sql`update registre_spend_policy set daily_cap_cents = 0 where environment = 'dev'`;
     const task = tasks[0];
     const taskPid = task?.pid ?? -1;
     const chromium = chromiumDescendants(taskPid);
@@ -127,10 +135,8 @@ describe("one registre task, three browser contexts", () => {
       [1, 0],
     ]);
     // Every account went back, logged out.
-    expect(await sql`select 1 from registry_accounts where lease_expires_at > now()`).toHaveLength(0);
+    expect(await sql`select 1 from registry_accounts where lease_expires_at > now() and leased_by like ${`${workerId}#%`}`).toHaveLength(0);
     expect(stack.registry.stats().logouts).toBe(3);
-    await sql`delete from extraction_queue where id in ${sql(ids)}`;
-    stack.registry.setBehaviour({ hangSearches: false });
   }, 150_000);
 
   it("one slot's failures leave the other slots' documents to complete on their first attempt", async () => {
