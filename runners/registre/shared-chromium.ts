@@ -39,11 +39,6 @@ export class SharedChromium {
     return launching;
   }
 
-  /** Whether a browser was launched and is still held (the sessions log out through it before it closes). */
-  get launched(): boolean {
-    return this.#browser !== undefined;
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
     const browser = this.#browser;
