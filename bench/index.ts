@@ -13,7 +13,7 @@ const BENCHMARKS: Record<string, { describe: string; run: () => Promise<void>; h
   ledger: { describe: "capacity ledger: acquire+release pairs/s with 1, 8, 32 clients; over-allocations", run: runLedgerBench },
   dispatch: { describe: "insert → RunTask latency (p50/p95/p99), claim+complete jobs/s with 8 runners", run: runDispatchBench },
   gemini: { describe: "drain OCR-like Gemini calls through the per-model budget against per-model quotas: calls/s, 429s, budget fractions (--json)", run: runGeminiBudgetBench },
-  registre: { describe: "registre task against the registry replica: docs/min at 1 and 3 jobs in parallel, peak Chromium PSS vs the 1 GB profile (--json)", run: runRegistreBench },
+  registre: { describe: "registre task against the registry replica: docs/min with 1 to 4 browser contexts (--contexts=3 for one count), peak Chromium PSS vs the 1 GB profile (--json)", run: runRegistreBench },
   ocr: { describe: "OCR: rasterize+upscale ms/page (p50/p95), offline engine s/page, OCR pool vs a scaled Gemini quota: TPM fraction, 429s (--json)", run: runOcrBench },
   utilization: { describe: "drain a mixed backlog: binding resource's utilization, over-allocations, docs/min, chart (SVG); options: utilization --help", run: runUtilizationBench, help: UTILIZATION_HELP },
 };

@@ -6,7 +6,8 @@
  * (scaled) delays, and the peak memory of all its Chromium processes
  * together (PSS) against the ledger's registre profile. The real SQL
  * claim and completion, the real handler, real local storage. `--json`
- * prints the results as one JSON line at the end. Asserts nothing.
+ * prints the results as one JSON line at the end; `--contexts=3` measures only
+ * that count. Asserts nothing.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -39,6 +40,18 @@ const CONTEXT_ROUNDS = [1, 2, 3, 4] as const;
  */
 const REALISTIC = { pageDelayMs: 1_000, resultDelayMs: 6_000 } as const;
 
+/** `--contexts=3` (or `--contexts=3,4`) measures only those counts, e.g. the runner's chosen REGISTRE_CONTEXTS. */
+function contextRounds(): readonly number[] {
+  const option = process.argv.find((arg) => arg.startsWith("--contexts="));
+  if (option === undefined) return CONTEXT_ROUNDS;
+  const value = option.slice("--contexts=".length);
+  const counts = value.split(",").map(Number);
+  if (counts.some((count) => !Number.isInteger(count) || count < 1 || count > 4)) {
+    throw new Error(`--contexts= takes whole numbers from 1 to 4 separated by commas (the local stack seeds 4 accounts), got "${value}"`);
+  }
+  return counts;
+}
+
 interface RoundResult {
   contexts: number;
   delays: "off" | "realistic";
@@ -69,7 +82,7 @@ export async function runRegistreBench(): Promise<void> {
   try {
     // Documents the runner completes (the catalogue also holds ones it must refuse).
     const fetchable = REGISTRY_CATALOGUE.filter((document) => document.id !== "plan-4567890-quebec");
-    for (const [delays, contexts] of (["off", "realistic"] as const).flatMap((delay) => CONTEXT_ROUNDS.map((count) => [delay, count] as const))) {
+    for (const [delays, contexts] of (["off", "realistic"] as const).flatMap((delay) => contextRounds().map((count) => [delay, count] as const))) {
       stack.registry.setBehaviour(delays === "off" ? { pageDelayMs: 0, resultDelayMs: 0 } : REALISTIC);
       await admin`delete from extraction_queue`;
       for (let index = 0; index < DOCUMENTS_PER_ROUND; index += 1) {

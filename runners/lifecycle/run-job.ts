@@ -7,6 +7,7 @@ import { startLeaseRenewal } from "./lease-renewal.ts";
 import { recordOutcome } from "./record-outcome.ts";
 import { report, type ReportKind, type ReportResult } from "./report.ts";
 import type { RunnerConfig } from "./runner-config.ts";
+import type { JobBudget } from "./slot-pool-state.ts";
 import type { Logger } from "./structured-log.ts";
 
 /**
@@ -39,7 +40,11 @@ function notRecorded(reported: { readonly why: string }): JobResult {
   return reported.why === "rejected" ? "rejected" : "unreported";
 }
 
-export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNext: boolean): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
+/**
+ * `nextJob`: RUNNER_MAX_JOBS' budget, drawn on when the completion claims the
+ * slot's next job in the same round trip, given back when it found none.
+ */
+export async function runJob(job: ClaimedJob, context: RunJobContext, nextJob: JobBudget): Promise<{ result: JobResult; claimedNext?: ClaimedJob }> {
   const { config, queue, handle, draining } = context;
   const log = context.log.child({ job_id: job.id, attempt: job.attempt, document_source: job.documentSource });
   const startedAt = Date.now();
@@ -154,8 +159,9 @@ export async function runJob(job: ClaimedJob, context: RunJobContext, mayClaimNe
         // Not draining: claim the next job in the same round trip. (Should a
         // retry follow a lost reply, the SQL replays the first call's answer,
         // its claim included: migration 20261205030500.)
-        const claimNext = mayClaimNext && !draining.aborted;
+        const claimNext = !draining.aborted && nextJob.take();
         const completed = await reportUnderLease("complete", () => recordOutcome(queue, job, outcome, claimNext));
+        if (claimNext && !(completed.ok && completed.value.next !== undefined)) nextJob.giveBack();
         if (completed.ok) {
           log.info("job completed", { status_id: completed.value.status, duration_ms: durationMs });
           return { result: "completed", ...(completed.value.next ? { claimedNext: completed.value.next } : {}) };

@@ -1,17 +1,18 @@
 /**
  * The life every runner shares, whatever its job: hold the capacity lease,
- * claim one job of its kind at a time, keep the job's lease alive while the
- * handler works, report the outcome, and leave cleanly.
+ * run up to RUNNER_CONCURRENCY jobs of its kind at once (one per slot, each
+ * claiming one job at a time: claim-loop.ts), keep each job's lease alive
+ * while its handler works, report each outcome, and leave cleanly.
  *
  * Leaving:
  * - nothing to claim for RUNNER_IDLE_EXIT_SECONDS → release the ledger
  *   lease, exit 0; sooner (RUNNER_HAND_BACK_SECONDS) when dispatch recorded
  *   another kind or environment waiting for room; after any such exit, hint
  *   dispatch so the returned room is planned at once;
- * - SIGTERM (ECS StopTask, Spot reclaim) or SIGINT → claim nothing more; the
- *   current job may finish within SHUTDOWN_GRACE_SECONDS, else its handler is
- *   aborted and the job released without spending an attempt; release the
- *   ledger lease, exit 0;
+ * - SIGTERM (ECS StopTask, Spot reclaim) or SIGINT → claim nothing more; each
+ *   slot's current job may finish within SHUTDOWN_GRACE_SECONDS, else its
+ *   handler is aborted and the job released without spending an attempt;
+ *   release the ledger lease, exit 0;
  * - the ledger lease lost (not renewed in time) → the capacity may already
  *   be someone else's: drain as on SIGTERM, exit non-zero;
  * - RUNNER_MAX_INFRASTRUCTURE_FAILURES in a row → this task cannot work:
@@ -21,7 +22,7 @@
 import { Redis } from "@upstash/redis";
 import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger.ts";
 import { UnmetDemandBoard } from "../../supabase/functions/_shared/unmet-demand.ts";
-import { claimLoop } from "./claim-loop.ts";
+import { claimLoop, type RunnerSlot } from "./claim-loop.ts";
 import { requestDispatch } from "./dispatch-hint.ts";
 import type { JobHandler } from "./job-handler.ts";
 import { connectJobDatabase, JobQueue } from "./job-queue.ts";
@@ -35,10 +36,16 @@ import { taskRecord } from "./task-record.ts";
 // The handler contract and the exit codes, for the runners' entries.
 export type { JobContext, JobHandler, JobOutcome } from "./job-handler.ts";
 export { RUNNER_EXIT_CODES, type RunnerExitCode } from "./runner-exit-codes.ts";
+export type { RunnerSlot } from "./claim-loop.ts";
 
 export interface RunRunnerOptions {
   config: RunnerConfig;
-  handle: JobHandler;
+  /**
+   * One handler for every slot (config.concurrency of them), or one slot
+   * each (a handler that holds per-slot state, such as a registre slot's
+   * browser session); then their number is the concurrency.
+   */
+  handle: JobHandler | readonly RunnerSlot[];
   /** @default a JSON-lines logger on stdout built from config */
   log?: Logger;
   /** Listen for SIGTERM and SIGINT on this process. @default true */
@@ -71,7 +78,10 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     signal: () => AbortSignal.timeout(UPSTASH_CALL_TIMEOUT_MS),
   });
   const ledger = new CapacityLedger(redis, config.capacity, { keyPrefix: config.ledgerKeyPrefix });
-  const sql = connectJobDatabase(config.databaseUrl, { tls: config.databaseTls });
+  const slots: readonly RunnerSlot[] = typeof handle === "function" ? Array.from({ length: config.concurrency }, () => ({ handle })) : handle;
+  if (slots.length === 0) throw new RangeError("runRunner needs at least one slot");
+  // One connection per slot's claims and reports, one more so a heartbeat never waits behind them all.
+  const sql = connectJobDatabase(config.databaseUrl, { tls: config.databaseTls, max: slots.length + 1 });
   const queue = new JobQueue(sql, { kind: config.jobKind, workerId: config.workerId, leaseSeconds: config.jobLeaseSeconds });
   // The runner_tasks row behind the running_tasks view (start, heartbeats, exit).
   const tasks = taskRecord(sql, config, log);
@@ -105,6 +115,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       job_lease_seconds: config.jobLeaseSeconds,
       idle_exit_ms: config.idleExitMs,
       shutdown_grace_ms: config.shutdownGraceMs,
+      concurrency: slots.length,
     });
 
     // Dispatch acquired the lease before starting this task; renewing it now
@@ -139,7 +150,7 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
       onLost: (reason) => drain(`ledger lease lost: ${reason}`, RUNNER_EXIT_CODES.ledgerLeaseLost),
     });
 
-    const loopCode = await claimLoop({ config, queue, handle, log, draining: draining.signal, othersWaitingForRoom });
+    const loopCode = await claimLoop({ config, queue, slots, log, draining: draining.signal, othersWaitingForRoom });
     capacityHandedBack = !draining.signal.aborted;
     // A lost ledger lease (set by drain) says more than the loop's own ending.
     if (exitCode === RUNNER_EXIT_CODES.ok) exitCode = loopCode;

@@ -54,6 +54,28 @@ export const DEFAULT_JOB_MAX_RUN_SECONDS: Readonly<Record<JobKind, number>> = {
 };
 
 /**
+ * Default number of jobs one task runs at once, per kind (RUNNER_CONCURRENCY).
+ * - registre 3: the benchmark (README, `npm run bench -- registre`, realistic
+ *   delays) fetched 4.0 / 6.7 / 8.1 / 9.3 docs/min with 1 / 2 / 3 / 4 browser
+ *   contexts for a peak Chromium PSS of 420 / 508 / 602 / 675 MB: 3 contexts
+ *   give twice one context's throughput and leave ~300 MB of the 1 GB profile
+ *   for the Node process and pages heavier than the replica's, and each
+ *   context holds a (paid) registry account of its own; the 4th context adds
+ *   only 15 %.
+ * - index-ocr, acte-ocr 1: an OCR task already works its pages in parallel
+ *   (OCR_PAGE_CONCURRENCY) under the shared Gemini budget; more jobs at once
+ *   would only split the same vCPU and the same tokens.
+ */
+export const DEFAULT_RUNNER_CONCURRENCY: Readonly<Record<JobKind, number>> = {
+  registre: 3,
+  "index-ocr": 1,
+  "acte-ocr": 1,
+};
+
+/** Each slot holds a database connection and, for registre, a browser context and an account. */
+export const MAX_RUNNER_CONCURRENCY = 8;
+
+/**
  * Fargate Spot sends SIGTERM two minutes before SIGKILL (and ECS's largest
  * stopTimeout is 120 s); the grace must leave time to abort the handler,
  * release the job and release the ledger lease.
@@ -133,6 +155,12 @@ const runnerEnvSchema = z.object({
    * @default 20 (a cold start of about a minute every 20 jobs of minutes each)
    */
   RUNNER_MAX_JOBS: count.default(20),
+  /**
+   * Jobs this task runs at once, each in its own slot with its own job lease
+   * and heartbeat (see DEFAULT_RUNNER_CONCURRENCY).
+   * @default per kind: registre 3, index-ocr 1, acte-ocr 1
+   */
+  RUNNER_CONCURRENCY: count.pipe(z.number().max(MAX_RUNNER_CONCURRENCY, { error: `must be at most ${MAX_RUNNER_CONCURRENCY}` })).optional(),
   /** Who claims, stored on the row (`worker_id` / `ocr_worker_id`). @default "<hostname>-<pid>" */
   WORKER_ID: z.string().min(1).max(200).optional(),
   /** @default "info" */
@@ -166,6 +194,8 @@ export interface RunnerConfig {
   readonly reportDeadlineMs: number;
   readonly maxInfrastructureFailures: number;
   readonly maxJobs: number;
+  /** RUNNER_CONCURRENCY (or the kind's default): jobs run at once. */
+  readonly concurrency: number;
   readonly workerId: string;
   readonly logLevel: LogLevel;
   /** Values of the task's secret variables (SECRET_VARIABLE), for log redaction; never logged themselves. */
@@ -236,6 +266,7 @@ export function parseRunnerConfig(env: Readonly<Record<string, string | undefine
     reportDeadlineMs: Math.round(e.RUNNER_REPORT_DEADLINE_SECONDS * 1000),
     maxInfrastructureFailures: e.RUNNER_MAX_INFRASTRUCTURE_FAILURES,
     maxJobs: e.RUNNER_MAX_JOBS,
+    concurrency: e.RUNNER_CONCURRENCY ?? DEFAULT_RUNNER_CONCURRENCY[jobKind],
     workerId: e.WORKER_ID ?? `${hostname()}-${process.pid}`,
     logLevel: e.LOG_LEVEL,
     environmentSecrets: environmentSecretValues(env),

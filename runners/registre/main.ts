@@ -1,12 +1,11 @@
 /**
  * Entry point of the registre runner: the runner lifecycle (run-runner.ts)
- * with the registre job handler. One Chromium for the task, a fresh context
- * per job, one registry account leased for the task; the browser closes and
- * the account goes back when the task idles out, drains after SIGTERM, or
- * stops for any other reason.
- *
- * The lifecycle runs one job at a time, so a task fetches one document at a
- * time (see the README's benchmark for what parallel jobs would give).
+ * with N registre slots (REGISTRE_CONTEXTS, default 3: runner-config.ts says
+ * why). One Chromium for the task; each slot has its own registry session:
+ * its own account lease, login and cookies, a fresh context per job that
+ * starts from that session's cookies only, its jobs one at a time and its own
+ * pace. The sessions log out, the browser closes and the accounts go back
+ * when the task idles out, drains after SIGTERM, or stops for any other reason.
  */
 import { Redis } from "@upstash/redis";
 import { RegistryCooldown } from "../../supabase/functions/_shared/registry-cooldown.ts";
@@ -16,12 +15,13 @@ import { runRunner, RUNNER_EXIT_CODES } from "../lifecycle/run-runner.ts";
 import { createLogger } from "../lifecycle/structured-log.ts";
 import { createDocumentStorage } from "../storage/create-document-storage.ts";
 import { parseStorageConfig, type DocumentStorage } from "../storage/document-storage.ts";
-import { parseRegistreConfig, type RegistreConfig } from "./registre-config.ts";
+import { parseRegistreConfig, registreContexts, type RegistreConfig } from "./registre-config.ts";
 import { registreJobHandler } from "./registre-job-handler.ts";
 import { RegistryAccounts } from "./registry-accounts.ts";
 import { RegistryPurchases } from "./registry-purchases.ts";
 import { createTraceStore, type TraceStore } from "./trace-store.ts";
 import { RegistrySession } from "./registry-session.ts";
+import { SharedChromium } from "./shared-chromium.ts";
 import { enforceProductionEndpoints } from "../lifecycle/production-endpoints.ts";
 
 const HELP = `Usage: tsx runners/registre/main.ts   (configured by environment variables)
@@ -37,7 +37,8 @@ REGISTRE_RESULT_TIMEOUT_SECONDS (180), REGISTRY_COOLDOWN_SECONDS (120),
 REGISTRY_ACCOUNT_LEASE_SECONDS (600), REGISTRE_DEBUG_DIR (/tmp/registre-debug),
 REGISTRE_TRACES (on-failure | off), REGISTRE_PRICE_CENTS (150; the daily cap and reuse window are in the
 registre_spend_policy table),
-REDIS_KEY_PREFIX (""). Lifecycle options as for every runner:
+REGISTRE_CONTEXTS (RUNNER_CONCURRENCY, 3: browser contexts, each with its own
+account, running a job each), REDIS_KEY_PREFIX (""). Lifecycle options as for every runner:
 RUNNER_IDLE_EXIT_SECONDS (60), RUNNER_POLL_SECONDS (2), JOB_LEASE_SECONDS (300),
 SHUTDOWN_GRACE_SECONDS (100), RUNNER_MAX_INFRASTRUCTURE_FAILURES (3),
 RUNNER_MAX_JOBS (20), WORKER_ID, LOG_LEVEL (info).
@@ -53,6 +54,7 @@ async function main(): Promise<number> {
   let registre: RegistreConfig;
   let storage: DocumentStorage;
   let traces: TraceStore | undefined;
+  let contexts: number;
   try {
     // Before anything reads it: the production image ignores endpoint overrides (issue 19 item 3).
     enforceProductionEndpoints(process.env);
@@ -62,6 +64,7 @@ async function main(): Promise<number> {
     storage = createDocumentStorage(storageConfig);
     traces = registre.keepTraces ? createTraceStore(storageConfig) : undefined;
     if (config.jobKind !== "registre") throw new Error(`JOB_KIND must be registre for this runner, got ${config.jobKind}`);
+    contexts = registreContexts(registre, config.concurrency, process.env);
   } catch (error) {
     // The messages name the variables to fix, never a secret value.
     createLogger({ base: { runner: "registre" } }).error("runner not started: invalid configuration", { error });
@@ -80,23 +83,31 @@ async function main(): Promise<number> {
     );
   }
   const redis = new Redis({ url: config.upstash.url, token: config.upstash.token, enableTelemetry: false, retry: { retries: 1, backoff: () => 250 } });
-  const accountsSql = connectJobDatabase(config.databaseUrl, { max: 1, tls: config.databaseTls });
-  const session = new RegistrySession(registre, new RegistryAccounts(accountsSql, { workerId: config.workerId, leaseSeconds: registre.accountLeaseSeconds, log }), log);
+  // Account leases, logins' reports and purchases: one connection per slot.
+  const accountsSql = connectJobDatabase(config.databaseUrl, { max: contexts, tls: config.databaseTls });
+  const chromium = new SharedChromium(registre, log);
+  const cooldown = new RegistryCooldown(redis, registre.redisKeyPrefix, config.environment);
+  const purchases = new RegistryPurchases(accountsSql, config.environment);
+  // Each slot its own session: its own account (leased under "<worker>#<slot>"), login and cookies; never shared.
+  const sessions = Array.from({ length: contexts }, (_, index) => {
+    const slotLog = contexts > 1 ? log.child({ slot: index + 1 }) : log;
+    const accounts = new RegistryAccounts(accountsSql, { workerId: `${config.workerId}#${index + 1}`.slice(0, 200), leaseSeconds: registre.accountLeaseSeconds, log: slotLog });
+    return new RegistrySession(registre, accounts, slotLog, { browser: () => chromium.get() });
+  });
   try {
     return await runRunner({
       config,
       log,
-      handle: registreJobHandler({
-        config: registre,
-        session,
-        storage,
-        cooldown: new RegistryCooldown(redis, registre.redisKeyPrefix, config.environment),
-        purchases: new RegistryPurchases(accountsSql, config.environment),
-        traces,
-      }),
+      handle: sessions.map((session) => ({
+        handle: registreJobHandler({ config: registre, session, storage, cooldown, purchases, traces }),
+        // A slot claims only once its session holds an account of its own.
+        ready: () => session.holdsAccount(),
+      })),
     });
   } finally {
-    await session.close();
+    // Log out (through the shared browser) before it closes.
+    await Promise.all(sessions.map((session) => session.close()));
+    await chromium.close();
     await accountsSql.end({ timeout: 5 }).catch(() => {});
   }
 }

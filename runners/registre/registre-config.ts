@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { setValues } from "../../supabase/functions/_shared/env-values.ts";
-import { RunnerConfigError } from "../lifecycle/runner-config.ts";
+import { MAX_RUNNER_CONCURRENCY, RunnerConfigError } from "../lifecycle/runner-config.ts";
 
 export interface RegistreConfig {
   /** The registry site's origin; the local stack points it at the replica. */
@@ -27,6 +27,12 @@ export interface RegistreConfig {
   readonly keepTraces: boolean;
   /** What one document costs, recorded with each purchase (about 1,50 $, the public SIRF client). */
   readonly priceCents: number;
+  /**
+   * REGISTRE_CONTEXTS: browser contexts (slots) in the task's one Chromium,
+   * each with its own login, account and cookies; undefined leaves it to
+   * RUNNER_CONCURRENCY (default 3, runner-config.ts).
+   */
+  readonly contexts: number | undefined;
   /** REDIS_KEY_PREFIX, where the shared cooldown lives. */
   readonly redisKeyPrefix: string;
 }
@@ -59,7 +65,29 @@ const schema = z.object({
   /** @default 150 (1,50 $ a document, SIRF-py's April 2026 price) */
   REGISTRE_PRICE_CENTS: z.string().regex(/^\d+$/, { error: "must be a whole number of cents" }).transform(Number).default(150),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(""),
+  /** @default RUNNER_CONCURRENCY's registre default, 3 (see DEFAULT_RUNNER_CONCURRENCY) */
+  REGISTRE_CONTEXTS: z
+    .string()
+    .regex(/^\d+$/, { error: "must be a whole number such as 3" })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: "must be at least 1" }).max(MAX_RUNNER_CONCURRENCY, { error: `must be at most ${MAX_RUNNER_CONCURRENCY}` }))
+    .optional(),
 });
+
+/**
+ * How many contexts the task runs: REGISTRE_CONTEXTS, else RUNNER_CONCURRENCY
+ * (or its registre default). Both set and different is refused, naming both.
+ */
+export function registreContexts(registre: RegistreConfig, runnerConcurrency: number, env: Readonly<Record<string, string | undefined>>): number {
+  if (registre.contexts === undefined) return runnerConcurrency;
+  if (setValues(env)["RUNNER_CONCURRENCY"] !== undefined && registre.contexts !== runnerConcurrency) {
+    throw new RunnerConfigError(
+      ["REGISTRE_CONTEXTS", "RUNNER_CONCURRENCY"],
+      `Invalid registre configuration: REGISTRE_CONTEXTS (${registre.contexts}) and RUNNER_CONCURRENCY (${runnerConcurrency}) differ; set one of them`,
+    );
+  }
+  return registre.contexts;
+}
 
 export function parseRegistreConfig(env: Readonly<Record<string, string | undefined>>): RegistreConfig {
   const values = setValues(env);
@@ -83,5 +111,6 @@ export function parseRegistreConfig(env: Readonly<Record<string, string | undefi
     keepTraces: e.REGISTRE_TRACES === "on-failure",
     accountPaceMs: Math.round(e.REGISTRE_ACCOUNT_PACE_SECONDS * 1000),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    contexts: e.REGISTRE_CONTEXTS,
   };
 }

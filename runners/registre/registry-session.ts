@@ -89,6 +89,16 @@ export class RegistrySession {
     this.#lastDocumentAt = Date.now();
   }
 
+  /**
+   * Whether the session holds a registry account, leasing one if any is
+   * free: a slot whose session has none claims no job (claim-loop.ts), since
+   * a job claimed without an account could only be released again.
+   */
+  async holdsAccount(): Promise<boolean> {
+    if (this.#closed) return false;
+    return (await this.#accounts.lease()) !== undefined;
+  }
+
   /** A fresh context and page for one job, carrying the session's cookies. */
   async openJobPage(): Promise<{ context: BrowserContext; page: Page; generation: number }> {
     if (this.#closed) throw new InfrastructureError("the registry session is closed (the runner is stopping)");

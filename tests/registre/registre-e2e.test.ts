@@ -84,6 +84,8 @@ beforeAll(async () => {
       SERVER_MAX_CPU: "40",
       SERVER_MAX_RAM: "40",
       MAX_REGISTRE_TASKS: "2",
+      // One context per task: these tests follow one task's session (registre-slots.test.ts runs several).
+      REGISTRE_CONTEXTS: "1",
       RUNNER_IDLE_EXIT_SECONDS: "5",
       RUNNER_POLL_SECONDS: "0.3",
       SHUTDOWN_GRACE_SECONDS: "10",
@@ -266,6 +268,8 @@ describe("the registre runner on the local stack", () => {
     // The job finished within the grace period, or went back unspent.
     const row = await rowOf(id);
     expect([1, 3]).toContain(row?.status_id);
+    // Released means unspent (Playwright's own SIGTERM handler used to close Chromium under the job: a failed attempt).
+    expect(row?.attempts).toBe(row?.status_id === 1 ? 0 : 1);
     stack.registry.setBehaviour({ resultDelayMs: 0 });
   }, 90_000);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { DEFAULT_JOB_LEASE_SECONDS, parseRunnerConfig, RunnerConfigError, secretValues } from "../../runners/lifecycle/runner-config.ts";
+import { parseRegistreConfig, registreContexts } from "../../runners/registre/registre-config.ts";
 import { RUNNER_TASK_ENV, runnerTaskEnvironment } from "../../supabase/functions/_shared/ecs-client.ts";
 
 const TASK_ENV = {
@@ -62,5 +63,25 @@ describe("parseRunnerConfig", () => {
 
   test("lists the database password and the Upstash token as secrets to keep out of logs", () => {
     expect(secretValues(parseRunnerConfig(TASK_ENV)).sort()).toEqual(["AX-upstash-token", "s@cret-pass"]);
+  });
+
+  test("runs 3 registre jobs at once by default and 1 of each OCR kind; RUNNER_CONCURRENCY overrides, within 1 to 8", () => {
+    expect(parseRunnerConfig(TASK_ENV).concurrency).toBe(1);
+    expect(parseRunnerConfig({ ...TASK_ENV, JOB_KIND: "acte-ocr" }).concurrency).toBe(1);
+    expect(parseRunnerConfig({ ...TASK_ENV, JOB_KIND: "registre" }).concurrency).toBe(3);
+    expect(parseRunnerConfig({ ...TASK_ENV, RUNNER_CONCURRENCY: "2" }).concurrency).toBe(2);
+    expect(configError({ ...TASK_ENV, RUNNER_CONCURRENCY: "9" }).message).toMatch(/RUNNER_CONCURRENCY must be at most 8/);
+    expect(configError({ ...TASK_ENV, RUNNER_CONCURRENCY: "0" }).variables).toEqual(["RUNNER_CONCURRENCY"]);
+  });
+
+  test("REGISTRE_CONTEXTS sets the registre task's slots; set with a different RUNNER_CONCURRENCY it is refused, naming both", () => {
+    const registre = { ...TASK_ENV, JOB_KIND: "registre" };
+    const contexts = (env: Record<string, string>) => registreContexts(parseRegistreConfig(env), parseRunnerConfig(env).concurrency, env);
+    expect(contexts(registre)).toBe(3);
+    expect(contexts({ ...registre, REGISTRE_CONTEXTS: "4" })).toBe(4);
+    expect(contexts({ ...registre, RUNNER_CONCURRENCY: "2" })).toBe(2);
+    expect(contexts({ ...registre, RUNNER_CONCURRENCY: "2", REGISTRE_CONTEXTS: "2" })).toBe(2);
+    expect(() => contexts({ ...registre, RUNNER_CONCURRENCY: "2", REGISTRE_CONTEXTS: "4" })).toThrow(/REGISTRE_CONTEXTS \(4\) and RUNNER_CONCURRENCY \(2\) differ/);
+    expect(() => parseRegistreConfig({ REGISTRE_CONTEXTS: "three" })).toThrow(/REGISTRE_CONTEXTS must be a whole number/);
   });
 });

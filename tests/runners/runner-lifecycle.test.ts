@@ -143,11 +143,12 @@ describe("runner lifecycle", () => {
     expect(await jobRow(database.sql, id)).toMatchObject({ status_id: 3, attempts: 1, worker_id: "heartbeat-runner" });
   });
 
+  // One slot: with registre's default of 3 both rows would be running when SIGTERM comes (runner-concurrency.test.ts covers that).
   test("on SIGTERM finishes the current job when it fits the grace period, and claims nothing more", async () => {
     const ids = await insertJobs(database.sql, [indexJob("1 200 001"), indexJob("1 200 002")]);
     const ledger = ledgerWith();
     const lease = await acquireLease(ledger, "registre");
-    const runner = startRunner({ name: "draining-runner", kind: "registre", lease, env: { TEST_JOB_DURATION_MS: "1500", SHUTDOWN_GRACE_SECONDS: "20" } });
+    const runner = startRunner({ name: "draining-runner", kind: "registre", lease, env: { TEST_JOB_DURATION_MS: "1500", SHUTDOWN_GRACE_SECONDS: "20", RUNNER_CONCURRENCY: "1" } });
     await waitFor("a job to be claimed", async () => (await Promise.all(ids.map((id) => jobRow(database.sql, id)))).some((row) => row.status_id === 2));
 
     runner.signal("SIGTERM");

@@ -93,9 +93,20 @@ const capacityEnvSchema = z.object({
   /** Percent of SERVER_MAX_RAM never leased. @default 20 */
   SERVER_RESERVE_RAM_PERCENT: percent(20),
 
-  /** vCPU per registre task (Chromium). @default 3 */
+  /**
+   * vCPU per registre task (Chromium). @default 3
+   *
+   * Kept at 3 vCPU / 1 GB for a task of 3 browser contexts (the runner's
+   * REGISTRE_CONTEXTS default, runner-config.ts): `npm run bench -- registre`
+   * measured a peak Chromium PSS of 602 MB for 3 contexts with the site's
+   * delays (625 MB without; 420-430 MB for one), which with the Node process
+   * stays inside 1 GB; with the site's delays the task waits on the registry
+   * most of the time, and without them 2 cores already bound it, so 3 vCPU
+   * covers 3 contexts. The deploy rounds this to a 4 vCPU / 8 GB Fargate task
+   * (infra/runner-sizes.ts), which covers 4 contexts (675-687 MB) as well.
+   */
   REGISTRE_VCPU: positiveDecimal(3),
-  /** RAM GB per registre task. @default 1 */
+  /** RAM GB per registre task (see REGISTRE_VCPU: 3 contexts measured ≈ 0.6 GB of Chromium). @default 1 */
   REGISTRE_RAM_GB: positiveDecimal(1),
   /** @default 10 */
   REGISTRE_PRIORITY: priority(10),
