@@ -92,6 +92,8 @@ export const OPTIONAL_INPUTS = [
   "ECS_SPOT_FALLBACK_SECONDS",
   // The dispatcher role's login (README, Security): without it dispatch uses the injected SUPABASE_DB_URL.
   "DISPATCH_DATABASE_URL",
+  // Documents per registre task, when the runners' REGISTRE_CONTEXTS is not the default.
+  "REGISTRE_CONTEXTS",
 ] as const;
 
 /**

@@ -13,7 +13,7 @@ import { setValues } from "../../supabase/functions/_shared/env-values.ts";
 import { redisKeyPrefixes } from "../../supabase/functions/_shared/redis-keys.ts";
 import { RUNNER_TASK_ENV } from "../../supabase/functions/_shared/ecs-client.ts";
 import { ENVIRONMENTS, type Environment } from "../../supabase/functions/_shared/environments.ts";
-import { JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
+import { DEFAULT_JOBS_PER_TASK, JOB_KINDS, type JobKind } from "../../supabase/functions/_shared/job-kinds.ts";
 import { LOG_LEVELS, type LogLevel } from "./structured-log.ts";
 import { DatabaseTlsConfigError, parseDatabaseTls, type DatabaseTls } from "./database-tls.ts";
 
@@ -66,11 +66,7 @@ export const DEFAULT_JOB_MAX_RUN_SECONDS: Readonly<Record<JobKind, number>> = {
  *   (OCR_PAGE_CONCURRENCY) under the shared Gemini budget; more jobs at once
  *   would only split the same vCPU and the same tokens.
  */
-export const DEFAULT_RUNNER_CONCURRENCY: Readonly<Record<JobKind, number>> = {
-  registre: 3,
-  "index-ocr": 1,
-  "acte-ocr": 1,
-};
+export const DEFAULT_RUNNER_CONCURRENCY: Readonly<Record<JobKind, number>> = DEFAULT_JOBS_PER_TASK;
 
 /** Each slot holds a database connection and, for registre, a browser context and an account. */
 export const MAX_RUNNER_CONCURRENCY = 8;

@@ -20,7 +20,9 @@ import { CapacityLedger } from "../../supabase/functions/_shared/capacity-ledger
 // ECS endpoint. Tasks run a process that only waits, so they hold their
 // ledger lease and claim nothing: what is measured is what dispatch starts.
 // 32 vCPU less the 20 % reserve is 25.6: room for 8 registre tasks of 3.
-const BUDGET = { SERVER_MAX_CPU: "32", SERVER_MAX_RAM: "64" };
+// One document per registre task: these tests count tasks per row (the sleepy tasks claim nothing);
+// the plan's slots arithmetic has its own tests (dispatch-plan.test.ts).
+const BUDGET = { SERVER_MAX_CPU: "32", SERVER_MAX_RAM: "64", REGISTRE_CONTEXTS: "1" };
 const REGISTRE_TASKS_THAT_FIT = 8;
 
 describe("dispatch on the local stack", () => {

@@ -175,6 +175,20 @@ describe("planDispatch", () => {
     if (held) expect(plan.held.join("\n")).toMatch(held);
   });
 
+  it("a registre task fetching 3 documents at once takes 3 waiting rows: 7 rows want 3 tasks, and a task's idle slots count against the backlog", () => {
+    const big = parseCapacityConfig({ SERVER_MAX_CPU: "64", SERVER_MAX_RAM: "128" });
+    const slots = { registre: 3, "index-ocr": 1, "acte-ocr": 1 };
+    const fresh = planDispatch(input({ waiting: { registre: 7 }, profiles: big.profiles, capacity: big.capacity, jobsPerTask: slots }));
+    expect(fresh.wanted.registre).toBe(3);
+    expect(fresh.start.registre).toBe(3);
+    // One task running 1 job has 2 idle slots: 7 − 2 = 5 rows → 2 more tasks.
+    const running = input({ profiles: big.profiles, capacity: big.capacity, jobsPerTask: slots, tasks: { registre: 1, "index-ocr": 0, "acte-ocr": 0 }, tasksAllEnvironments: { registre: 1, "index-ocr": 0, "acte-ocr": 0 } });
+    const oneRunning = planDispatch({ ...running, backlog: { ...running.backlog, registre: { waiting: 7, running: 1 } } });
+    expect(oneRunning.wanted.registre).toBe(2);
+    // Without slots (one job per task), as before: one task per row.
+    expect(planDispatch(input({ waiting: { registre: 7 }, profiles: big.profiles, capacity: big.capacity })).wanted.registre).toBe(7);
+  });
+
   it("the seed's sizing: 16 vCPU / 32 GB with everything waiting fills 12.8 vCPU, registre first", () => {
     const config = parseCapacityConfig({ SERVER_MAX_CPU: "16", SERVER_MAX_RAM: "32" });
     const plan = planDispatch(input({ profiles: config.profiles, capacity: config.capacity, waiting: { registre: 2, "index-ocr": 20, "acte-ocr": 20 } }));

@@ -21,7 +21,12 @@ describe("idle capacity back at once, on the local stack", () => {
   const logs: Parameters<StackLog>[0][] = [];
 
   beforeAll(async () => {
-    stack = await startThrowawayStack("idle-capacity-e2e", { log: (entry) => logs.push(entry), taskCommand: lifecycleTestTaskCommand });
+    stack = await startThrowawayStack("idle-capacity-e2e", {
+      log: (entry) => logs.push(entry),
+      taskCommand: lifecycleTestTaskCommand,
+      // One document per registre task, so the two rows start two tasks whose idle room the OCR kinds then need.
+      budgetEnv: { REGISTRE_CONTEXTS: "1", RUNNER_CONCURRENCY: "1" },
+    });
     sql = postgres(stack.urls.database, { max: 2, onnotice: () => {} });
   }, 120_000);
 

@@ -3,6 +3,7 @@ import { parseCapacityConfig, type CapacityConfig } from "./capacity-config.ts";
 import { parseEcsConfig, type EcsConfig } from "./ecs-client.ts";
 import { ENVIRONMENTS, type Environment } from "./environments.ts";
 import type { OcrKind } from "./dispatch-plan.ts";
+import { DEFAULT_JOBS_PER_TASK, type JobKind } from "./job-kinds.ts";
 import { setValues } from "./env-values.ts";
 import { errorMessage } from "./error-message.ts";
 
@@ -14,6 +15,8 @@ export interface DispatchConfig {
   readonly environment: Environment;
   readonly weights: Readonly<Record<Environment, number>>;
   readonly tokensPerTask: Readonly<Record<OcrKind, number>>;
+  /** Jobs one task runs at once, per kind (the runners' slots). */
+  readonly jobsPerTask: Readonly<Record<JobKind, number>>;
   readonly redisKeyPrefix: string;
   readonly capacity: CapacityConfig;
   readonly ecs: EcsConfig;
@@ -63,6 +66,11 @@ const schema = z.object({
   GEMINI_TPM_PER_INDEX_TASK: z.coerce.number().int().positive().default(54_000),
   /** Input tokens per minute one acte OCR task sends to its fast model. @default 243000: an acte is ≈101K tokens in ≈25 s (seed 003). */
   GEMINI_TPM_PER_ACTE_TASK: z.coerce.number().int().positive().default(243_000),
+  /**
+   * Documents one registre task fetches at once: the runners' REGISTRE_CONTEXTS
+   * (set both the same). @default 3 (DEFAULT_JOBS_PER_TASK)
+   */
+  REGISTRE_CONTEXTS: z.coerce.number().int().min(1).max(8).optional(),
   /** Prefix of every Redis key; budgets are shared only among processes with the same prefix. @default "" */
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/, { error: "may hold only letters, digits, ':', '_' and '-'" }).default(""),
 });
@@ -97,6 +105,7 @@ export function parseDispatchConfig(env: Record<string, string | undefined>): Di
     environment: config.ENVIRONMENT,
     weights: config.DISPATCH_WEIGHTS,
     tokensPerTask: { "index-ocr": config.GEMINI_TPM_PER_INDEX_TASK, "acte-ocr": config.GEMINI_TPM_PER_ACTE_TASK },
+    jobsPerTask: { ...DEFAULT_JOBS_PER_TASK, registre: config.REGISTRE_CONTEXTS ?? DEFAULT_JOBS_PER_TASK.registre },
     redisKeyPrefix: config.REDIS_KEY_PREFIX,
     capacity,
     ecs,

@@ -50,6 +50,8 @@ export interface DispatchPlanInput {
   readonly others: readonly EnvironmentDemand[];
   /** What each Gemini model the OCR kinds call has left (gemini-gate.ts). */
   readonly gemini: GeminiGateInput;
+  /** Jobs one task runs at once (its slots). @default one per task for every kind */
+  readonly jobsPerTask?: PerKind<number>;
 }
 
 export interface DispatchPlan {
@@ -93,10 +95,12 @@ export function planDispatch(input: DispatchPlanInput): DispatchPlan {
   const held: string[] = [];
   const wanted = zero();
   for (const kind of JOB_KINDS) {
-    // A task that holds a lease but no job is booting or between jobs: it
-    // will claim the next waiting row, so it counts against the backlog.
-    const idleTasks = Math.max(0, input.tasks[kind] - input.backlog[kind].running);
-    let want = Math.max(0, input.backlog[kind].waiting - idleTasks);
+    // A slot of a task that holds a lease but no job (booting or between
+    // jobs) will claim the next waiting row, so it counts against the
+    // backlog; a new task takes `slots` rows at once.
+    const slots = Math.max(1, input.jobsPerTask?.[kind] ?? 1);
+    const idleSlots = Math.max(0, input.tasks[kind] * slots - input.backlog[kind].running);
+    let want = Math.ceil(Math.max(0, input.backlog[kind].waiting - idleSlots) / slots);
     const cap = input.profiles[kind].maxTasks;
     if (cap !== null && want > 0) {
       const room = Math.max(0, cap - input.tasksAllEnvironments[kind]);

@@ -133,6 +133,7 @@ async function dispatchHoldingLock(deps: DispatchDependencies, reason: string, l
     allocatedHere: { vcpu: snapshot.byEnvironment[config.environment].vcpu },
     others,
     gemini: geminiGateInput(budget, config.capacity.gemini, config.tokensPerTask, geminiFault?.reason ?? null),
+    jobsPerTask: config.jobsPerTask,
   });
   const wantedVcpu = JOB_KINDS.reduce((sum, kind) => sum + plan.wanted[kind] * config.capacity.profiles[kind].vcpu, 0);
   await board

@@ -8,6 +8,18 @@
 export const JOB_KINDS = ["registre", "index-ocr", "acte-ocr"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
+/**
+ * Jobs one task of each kind runs at once (its slots): the runners'
+ * RUNNER_CONCURRENCY / REGISTRE_CONTEXTS defaults, which dispatch must know
+ * to start one registre task per REGISTRE_CONTEXTS waiting rows rather than
+ * one per row. Why 3 for registre: runners/lifecycle/runner-config.ts.
+ */
+export const DEFAULT_JOBS_PER_TASK: Readonly<Record<JobKind, number>> = {
+  registre: 3,
+  "index-ocr": 1,
+  "acte-ocr": 1,
+};
+
 export function isJobKind(value: string): value is JobKind {
   return (JOB_KINDS as readonly string[]).includes(value);
 }
