@@ -49,11 +49,9 @@ beforeAll(async () => {
     port: await freePort(),
     fast: true,
     settings: [`listen_addresses=127.0.0.1,${REMOTE_HOST}`, "ssl=on", `ssl_cert_file=${join(folder, "server.crt")}`, `ssl_key_file=${join(folder, "server.key")}`],
+    // The runner role's password travels over this connection in production; here, the superuser's.
+    superuserPassword: "tls-test-password",
   });
-  // The runner role's password travels over this connection in production; here, the superuser's.
-  const admin = connectJobDatabase(cluster.url());
-  await admin`alter role postgres password 'tls-test-password'`;
-  await admin.end();
 }, 60_000);
 
 afterAll(async () => {
