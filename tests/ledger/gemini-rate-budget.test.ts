@@ -16,6 +16,7 @@ import {
   recordUsageScript,
   checkModelScript,
   refundWindowScript,
+  rollingMinuteScript,
   type Admission,
   type GeminiRateBudgetOptions,
 } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
@@ -80,6 +81,7 @@ describe("the budget's Lua scripts", () => {
     ["admitDailyScript", admitDailyScript, "827676a657537decf2d30764c7606d752889c209"],
     ["recordUsageScript", recordUsageScript, "80e276b67881dd497e884b872c2a17b6c95f594f"],
     ["refundWindowScript", refundWindowScript, "3e5ee9959f2ec2fc282b300a6eab2ae8f27b311d"],
+    ["rollingMinuteScript", rollingMinuteScript, "7af8f6d945a5917ebed2ece15a887ebacb454565"],
   ])("%s has its pinned SHA1, and Redis computes the same", async (_name, script, sha) => {
     expect(createHash("sha1").update(script).digest("hex")).toBe(sha);
     expect(await upstashClient().scriptLoad(script)).toBe(sha);

@@ -139,3 +139,30 @@ if left < 0 then left = 0 end
 redis.call("SET", key, left, "KEEPTTL")
 return left
 `;
+
+/**
+ * One admission to a rolling minute made of short slices
+ * (gemini-minute-counters.ts, RollingMinuteCounter): counts `amount` in the
+ * current slice first (every request counted before its verdict, as
+ * `fixedWindow` does, so racing callers can never together pass the limit),
+ * then admits it if the current slice and the ones before it, as many as
+ * the minute and its arrival margin span, hold no more than the minute's
+ * limit. A refused count is given back by the caller (refundWindowScript),
+ * like a refused fixedWindow count. Each slice's key lives as long as it is
+ * read: `ttl` is a duration, the same on Redis' clock as on ours.
+ * Returns {1, total} when admitted, {0, total} when not.
+ */
+export const rollingMinuteScript = `
+local limit  = tonumber(ARGV[1]) -- what the minute admits
+local amount = tonumber(ARGV[2]) -- this request's count (tokens, or 1 request)
+local ttl    = tonumber(ARGV[3]) -- ms a slice's key lives: every slice read below, plus one
+
+-- KEYS[1] is the current slice; KEYS[2..] the slices before it, newest first.
+local total = redis.call("INCRBY", KEYS[1], amount)
+redis.call("PEXPIRE", KEYS[1], ttl)
+for i = 2, #KEYS do
+  total = total + tonumber(redis.call("GET", KEYS[i]) or "0")
+end
+if total <= limit then return {1, total} end
+return {0, total}
+`;

@@ -94,6 +94,13 @@ export interface GeminiRateBudgetOptions {
   windowMs?: number;
   /** Fixed slices the window is cut into, each admitting its share of the limits (see above). @default 8 */
   slicesPerWindow?: number;
+  /**
+   * How the minute's requests and tokens are admitted (gemini-minute-counters.ts):
+   * "slices", each slice its share; "rolling", the last slices' sum against
+   * the minute's limit, so refunds free room for as long as their slice is
+   * in the minute. @default "slices"
+   */
+  minuteAdmission?: "slices" | "rolling";
   /** Cooldown after a 429 that carries no retryDelay, ms; doubles with each such 429 in a row. @default 5_000 */
   backoffMs?: number;
   /** Longest cooldown the fallback backoff reaches, ms. @default 120_000 */

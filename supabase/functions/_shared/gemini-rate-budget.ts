@@ -1,9 +1,9 @@
-import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
 import { dailyWindow, GEMINI_DAY_TIME_ZONE, type DailyWindow } from "./gemini-daily-window.ts";
 import type { ModelLimits } from "./gemini-config.ts";
 import { dayShareArguments, type GeminiDayShares } from "./gemini-day-shares.ts";
 import { admitDailyScript, checkModelScript, recordRateLimitedScript, recordUsageScript, refundWindowScript } from "./gemini-budget-scripts.ts";
+import { minuteWindowClock, RollingMinuteCounter, SliceCounter, type MinuteCounter } from "./gemini-minute-counters.ts";
 import {
   GeminiModelNotConfiguredError,
   numbers,
@@ -19,6 +19,7 @@ import {
 
 export * from "./gemini-budget-scripts.ts";
 export * from "./gemini-budget-types.ts";
+export type { MinuteAdmission } from "./gemini-minute-counters.ts";
 
 /**
  * The Gemini quota as Google counts it: per model, requests per minute (RPM),
@@ -59,19 +60,9 @@ export * from "./gemini-budget-types.ts";
  * step into the next day without waiting for it.
  */
 
-/** Every counter is global: one identifier for all workers and all environments. */
-const SHARED = "all";
-
 /** A day's keys outlive its end by this much: readable for a while, then gone on their own. */
 const DAY_KEY_MARGIN_MS = 86_400_000;
 
-/**
- * The clock of the minute windows. `@upstash/ratelimit` reads `Date.now()`
- * itself to pick a window and to compute its `reset` (no option injects
- * another clock), so a minute window's reset is only ever compared with this
- * clock, never with the budget's `now`, which decides the day.
- */
-const minuteWindowClock = (): number => Date.now();
 
 interface BudgetScript {
   exec(keys: string[], args: string[]): Promise<unknown>;
@@ -81,15 +72,13 @@ interface ModelBuckets {
   readonly limits: ModelLimits;
   /** What one slice admits. */
   readonly slice: { readonly rpm: number; readonly tpm: number };
-  readonly rpm: Ratelimit;
-  readonly tpm: Ratelimit;
-  /** Each minute budget's fixedWindow counter for the window ending at `endsAt`, as the library names it (refundWindowScript). */
-  readonly window: { readonly rpm: (endsAt: number) => string; readonly tpm: (endsAt: number) => string };
+  readonly rpm: MinuteCounter;
+  readonly tpm: MinuteCounter;
   readonly keys: { readonly cooldown: string; readonly strikes: string; readonly day: (day: string) => string; readonly pause: (day: string) => string; readonly stats: (day: string) => string };
 }
 
 export class GeminiRateBudget {
-  /** Length of one slice, the window the counters count in, ms. */
+  /** The window sliceLimitsOf's limits count in, ms: one slice, or the whole minute with minuteAdmission "rolling". */
   readonly windowMs: number;
   readonly slicesPerWindow: number;
   readonly #redis: Redis;
@@ -102,11 +91,12 @@ export class GeminiRateBudget {
   readonly #scripts: { readonly rateLimited: BudgetScript; readonly checkModel: BudgetScript; readonly admitDaily: BudgetScript; readonly usage: BudgetScript; readonly refund: BudgetScript };
 
   constructor(redis: Redis, config: { readonly limits: Readonly<Record<string, ModelLimits>> }, options: GeminiRateBudgetOptions = {}) {
-    const { keyPrefix = "gemini", windowMs = 60_000, slicesPerWindow = 8, backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
+    const { keyPrefix = "gemini", windowMs = 60_000, slicesPerWindow = 8, minuteAdmission = "slices", backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
     if (!Number.isInteger(slicesPerWindow) || slicesPerWindow < 1) throw new RangeError(`slicesPerWindow must be a whole number ≥ 1, got ${slicesPerWindow}`);
     const sliceMs = Math.floor(windowMs / slicesPerWindow);
     if (!Number.isInteger(windowMs) || sliceMs < 1) throw new RangeError(`windowMs must be a whole number of ms, at least one per slice, got ${windowMs}`);
-    this.windowMs = sliceMs;
+    const rolling = minuteAdmission === "rolling";
+    this.windowMs = rolling ? windowMs : sliceMs;
     this.slicesPerWindow = slicesPerWindow;
     this.#redis = redis;
     this.#backoffMs = backoffMs;
@@ -122,28 +112,19 @@ export class GeminiRateBudget {
       usage: redis.createScript(recordUsageScript),
       refund: redis.createScript(refundWindowScript),
     };
-    const common = {
-      redis,
-      // The in-process cache would keep refusing after a refund freed room.
-      ephemeralCache: false,
-      // The library's default (5 s) lets a request through when Redis is slow: fail-open is not a budget.
-      timeout: 0,
-      analytics: false,
-      enableTelemetry: false,
-    } as const;
     const models = new Map<string, ModelBuckets>();
     for (const [model, limits] of Object.entries(config.limits)) {
       const base = `${keyPrefix}:${model}`;
-      const slice = { rpm: Math.floor(limits.rpm / slicesPerWindow), tpm: Math.floor(limits.tpm / slicesPerWindow) };
+      // Rolling: a call is checked against the whole minute; slices: against its slice's share.
+      const slice = rolling ? { rpm: Math.floor(limits.rpm), tpm: Math.floor(limits.tpm) } : { rpm: Math.floor(limits.rpm / slicesPerWindow), tpm: Math.floor(limits.tpm / slicesPerWindow) };
       if (slice.rpm < 1 || slice.tpm < 1) {
         throw new RangeError(`${model}: rpm ${limits.rpm} and tpm ${limits.tpm} must each be at least ${slicesPerWindow}, one per slice of the minute`);
       }
       models.set(model, {
         limits,
         slice,
-        rpm: new Ratelimit({ ...common, prefix: `${base}:rpm`, limiter: Ratelimit.fixedWindow(slice.rpm, `${sliceMs} ms`) }),
-        tpm: new Ratelimit({ ...common, prefix: `${base}:tpm`, limiter: Ratelimit.fixedWindow(slice.tpm, `${sliceMs} ms`) }),
-        window: { rpm: (endsAt) => this.#windowKey(`${base}:rpm`, endsAt), tpm: (endsAt) => this.#windowKey(`${base}:tpm`, endsAt) },
+        rpm: rolling ? new RollingMinuteCounter(redis, `${base}:rpm-rolling`, slice.rpm, sliceMs, slicesPerWindow) : new SliceCounter(redis, `${base}:rpm`, slice.rpm, sliceMs),
+        tpm: rolling ? new RollingMinuteCounter(redis, `${base}:tpm-rolling`, slice.tpm, sliceMs, slicesPerWindow) : new SliceCounter(redis, `${base}:tpm`, slice.tpm, sliceMs),
         keys: {
           cooldown: `${base}:cooldown`,
           strikes: `${base}:cooldown-strikes`,
@@ -193,11 +174,11 @@ export class GeminiRateBudget {
     // Round trip 1: the model's cooldown and day (read-only) beside both minute budgets (counted).
     const [check, tokens, requests] = await Promise.all([
       this.#scripts.checkModel.exec([dayKey, pauseKey, buckets.keys.cooldown], [String(buckets.limits.rpd)]),
-      buckets.tpm.limit(SHARED, { rate: inputTokens }),
-      buckets.rpm.limit(SHARED),
+      buckets.tpm.count(inputTokens),
+      buckets.rpm.count(1),
     ]);
     const [modelOpen, modelValue] = numbers(check);
-    const giveBack = () => Promise.all([this.#refund(buckets.window.tpm(tokens.reset), inputTokens), this.#refund(buckets.window.rpm(requests.reset), 1)]);
+    const giveBack = () => Promise.all([this.#refund(buckets.tpm.keyOf(tokens.reset), inputTokens), this.#refund(buckets.rpm.keyOf(requests.reset), 1)]);
     if (modelOpen !== 1 || !tokens.success || !requests.success) await giveBack();
     if (modelOpen === 2) {
       return { admitted: false, model, blockedBy: "cooldown", retryInMs: modelValue, detail: `${model}: Gemini answered 429; cooling down for ${modelValue} ms more` };
@@ -259,8 +240,8 @@ export class GeminiRateBudget {
     if (actual !== undefined) {
       const extra = Math.ceil(actual) - admission.tokens;
       // A charge always lands, even past the limit: those tokens were sent.
-      if (extra > 0) pending.push(buckets.tpm.limit(SHARED, { rate: extra }));
-      else if (extra < 0) pending.push(this.#refund(buckets.window.tpm(admission.windowEndsAt), -extra));
+      if (extra > 0) pending.push(buckets.tpm.count(extra));
+      else if (extra < 0) pending.push(this.#refund(buckets.tpm.keyOf(admission.windowEndsAt), -extra));
     }
     pending.push(this.#recordUsage(buckets, admission.day, { requests: 1, inputTokens: Math.ceil(actual ?? admission.tokens), outputTokens: Math.ceil(usage.outputTokens ?? 0), rateLimited: 0 }));
     await Promise.all(pending);
@@ -310,8 +291,8 @@ export class GeminiRateBudget {
   async #modelStatus(model: string, window: DailyWindow): Promise<ModelBudgetStatus> {
     const buckets = this.#buckets(model);
     const [requests, tokens, dayUsed, paused, cooldownRemainingMs, stats] = await Promise.all([
-      buckets.rpm.getRemaining(SHARED),
-      buckets.tpm.getRemaining(SHARED),
+      buckets.rpm.used(),
+      buckets.tpm.used(),
       this.#redis.get<number | string>(buckets.keys.day(window.day)),
       this.#redis.exists(buckets.keys.pause(window.day)),
       this.cooldownRemainingMs(model),
@@ -323,8 +304,8 @@ export class GeminiRateBudget {
     return {
       model,
       limits: buckets.limits,
-      rpm: use(requests.limit, requests.limit - requests.remaining),
-      tpm: use(tokens.limit, tokens.limit - tokens.remaining),
+      rpm: use(requests.limit, requests.used),
+      tpm: use(tokens.limit, tokens.used),
       rpd,
       windowEndsAt: tokens.reset,
       cooldownRemainingMs,
@@ -379,15 +360,5 @@ export class GeminiRateBudget {
     await this.#scripts.refund.exec([windowKey], [String(amount)]);
   }
 
-  /**
-   * The key `@upstash/ratelimit`'s fixedWindow counted in for the window
-   * ending at `endsAt`: `<prefix>:<identifier>:<bucket>`, its `reset` being
-   * (bucket + 1) × window (node_modules/@upstash/ratelimit 2.2.0,
-   * dist/index.mjs, `fixedWindow.limit`). No clock is read: the window is
-   * the one the library reported when it counted.
-   */
-  #windowKey(prefix: string, endsAt: number): string {
-    return `${prefix}:${SHARED}:${Math.round(endsAt / this.windowMs) - 1}`;
-  }
 }
 
