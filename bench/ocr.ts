@@ -9,7 +9,7 @@
  * 2. The offline engine (Tesseract, French): seconds per page, after its
  *    one-time start.
  * 3. An OCR pool draining a backlog of actes and indexes against the Gemini
- *    test server with a scaled-down quota (per 10 s window) and realistic
+ *    test server with a scaled-down quota (per minute) and realistic
  *    latency, every call through the shared budget at 80 % of the quota:
  *    input tokens per window the server served while backlog remained, as a
  *    fraction of the budget's limit and of the server's quota, and the 429s
@@ -20,7 +20,7 @@
  * against the rolling minute (gemini-minute-counters.ts) instead of fixed
  * slices; `--slices=N` cuts the window into N slices (default 8);
  * `--workers=N` sets the acte and the index workers (default 6 each);
- * `--window=60` sets the quota window in seconds (default 10).
+ * `--window=10` sets the quota window in seconds (default 60).
  */
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -47,12 +47,15 @@ const FAST = "gemini-3.5-flash-lite";
 const STRONG = "gemini-3.8-flash";
 const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 /**
- * The quota's window, s (`--window=60`): 10 s by default, a minute compressed
- * six times. The quota scales with it, so calls and the token rate stay the
- * same; only the window's length changes, and with it what a fixed delay
- * between admission and arrival (event-loop lag on a busy machine) costs.
+ * The quota's window, s (`--window=10`): a real minute by default. The quota
+ * scales with it, so calls and the token rate stay the same; only the
+ * window's length changes. A 10 s window (a minute compressed six times, the
+ * earlier default) made a slice of 8 admit 3,000 tokens against calls of
+ * 2–3K, so one call filled a slice (0.601 of the budget), where production
+ * slices hold hundreds of calls; it also made a fixed delay between admission
+ * and arrival six times as costly.
  */
-const WINDOW_MS = Number(option("window") ?? "10") * 1000;
+const WINDOW_MS = Number(option("window") ?? "60") * 1000;
 /** Per model and window: a Tier-3-like shape scaled down so a few workers outrun it (400 requests and 30,000 tokens per 10 s). */
 const QUOTA = { rpm: 40 * (WINDOW_MS / 1000), tpm: 3_000 * (WINDOW_MS / 1000), rpd: 1_000_000 };
 /** The budget's share of the quota (`--budget=0.7` to try another; the defaults take 80 %). */
