@@ -6,7 +6,7 @@
  *    path (the page is one embedded scan: its JPEG goes as it is, through
  *    pdfimages) and the render path (pdftoppm at 300 DPI, no upscale, JPEG
  *    encode by sharp), the one a page that is not a single scan takes.
- * 2. The offline engine (Tesseract, French): seconds per page, after its
+ * 2. The offline engine (Tesseract, fra+eng): seconds per page, after its
  *    one-time start.
  * 3. An OCR pool draining a backlog of actes and indexes against the Gemini
  *    test server with a scaled-down quota (per minute) and realistic
@@ -133,7 +133,7 @@ export async function runOcrBench(): Promise<void> {
 
   // 2. Offline engine.
   if (runs("offline")) {
-    say("ocr bench 2/3: offline engine (Tesseract fra), 3 ledger pages…");
+    say("ocr bench 2/3: offline engine (Tesseract fra+eng), 3 ledger pages…");
     const offline = new OfflineOcrProvider(300);
     const threePages = await openPdf(await textPagesPdf([1, 2, 3].map((page) => ({ lines: ledger(page), fontSizePx: 30 }))));
     const offlineSeconds: number[] = [];
