@@ -80,6 +80,8 @@ export interface GeminiBudgetStatus {
   readonly windowMs: number;
   /** Slices per minute: a slice's limits are the minute's divided by this. */
   readonly slicesPerWindow: number;
+  /** "slices": `rpm` and `tpm` are the current slice's against its share; "rolling": the minute's last slices against the minute's limit. */
+  readonly minuteAdmission: "slices" | "rolling";
   /** The Pacific day the daily budgets count. */
   readonly day: string;
   /** When the daily budgets reset (ms since epoch). */

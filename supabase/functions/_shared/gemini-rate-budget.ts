@@ -81,6 +81,7 @@ export class GeminiRateBudget {
   /** The window sliceLimitsOf's limits count in, ms: one slice, or the whole minute with minuteAdmission "rolling". */
   readonly windowMs: number;
   readonly slicesPerWindow: number;
+  readonly minuteAdmission: "slices" | "rolling";
   readonly #redis: Redis;
   readonly #models: ReadonlyMap<string, ModelBuckets>;
   readonly #backoffMs: number;
@@ -98,6 +99,7 @@ export class GeminiRateBudget {
     const rolling = minuteAdmission === "rolling";
     this.windowMs = rolling ? windowMs : sliceMs;
     this.slicesPerWindow = slicesPerWindow;
+    this.minuteAdmission = minuteAdmission;
     this.#redis = redis;
     this.#backoffMs = backoffMs;
     this.#maxBackoffMs = maxBackoffMs;
@@ -285,7 +287,7 @@ export class GeminiRateBudget {
   async status(models: readonly string[] = this.models): Promise<GeminiBudgetStatus> {
     const window = this.today();
     const entries = await Promise.all(models.map(async (model) => [model, await this.#modelStatus(model, window)] as const));
-    return { windowMs: this.windowMs, slicesPerWindow: this.slicesPerWindow, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
+    return { windowMs: this.windowMs, slicesPerWindow: this.slicesPerWindow, minuteAdmission: this.minuteAdmission, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
   }
 
   async #modelStatus(model: string, window: DailyWindow): Promise<ModelBudgetStatus> {
