@@ -6,17 +6,21 @@
  *    path (the page is one embedded scan: its JPEG goes as it is, through
  *    pdfimages) and the render path (pdftoppm at 300 DPI, no upscale, JPEG
  *    encode by sharp), the one a page that is not a single scan takes.
- * 2. The offline engine (Tesseract, French): seconds per page, after its
+ * 2. The offline engine (Tesseract, fra+eng): seconds per page, after its
  *    one-time start.
  * 3. An OCR pool draining a backlog of actes and indexes against the Gemini
- *    test server with a scaled-down quota (per 10 s window) and realistic
+ *    test server with a scaled-down quota (per minute) and realistic
  *    latency, every call through the shared budget at 80 % of the quota:
  *    input tokens per window the server served while backlog remained, as a
  *    fraction of the budget's limit and of the server's quota, and the 429s
  *    received.
  * `--json` prints the numbers as one JSON object on the last line;
  * `--part=raster|offline|pool` runs one part only; `--budget=0.7` sets the
- * budget's share of the quota (default 0.8).
+ * budget's share of the quota (default 0.8); `--admission=rolling` admits
+ * against the rolling minute (gemini-minute-counters.ts) instead of fixed
+ * slices; `--slices=N` cuts the window into N slices (default 8);
+ * `--workers=N` sets the acte and the index workers (default 6 each);
+ * `--window=10` sets the quota window in seconds (default 60).
  */
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -41,13 +45,25 @@ import { scriptedModel } from "../tests/ocr/scripted-model.ts";
 /** Gemini 3 names, so the server counts images as Google does (a fixed budget per image by media resolution). */
 const FAST = "gemini-3.5-flash-lite";
 const STRONG = "gemini-3.8-flash";
-const WINDOW_MS = 10_000;
-/** Per model and 10 s window: a Tier-3-like shape scaled down so a few workers outrun it. */
-const QUOTA = { rpm: 400, tpm: 30_000, rpd: 1_000_000 };
+const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+/**
+ * The quota's window, s (`--window=10`): a real minute by default. The quota
+ * scales with it, so calls and the token rate stay the same; only the
+ * window's length changes. A 10 s window (a minute compressed six times, the
+ * earlier default) made a slice of 8 admit 3,000 tokens against calls of
+ * 2–3K, so one call filled a slice (0.601 of the budget), where production
+ * slices hold hundreds of calls; it also made a fixed delay between admission
+ * and arrival six times as costly.
+ */
+const WINDOW_MS = Number(option("window") ?? "60") * 1000;
+/** Per model and window: a Tier-3-like shape scaled down so a few workers outrun it (400 requests and 30,000 tokens per 10 s). */
+const QUOTA = { rpm: 40 * (WINDOW_MS / 1000), tpm: 3_000 * (WINDOW_MS / 1000), rpd: 1_000_000 };
 /** The budget's share of the quota (`--budget=0.7` to try another; the defaults take 80 %). */
 const BUDGET_FRACTION = Number(process.argv.find((arg) => arg.startsWith("--budget="))?.slice("--budget=".length) ?? "0.8");
-const ACTE_WORKERS = 6;
-const INDEX_WORKERS = 6;
+const ADMISSION = option("admission") === "rolling" ? "rolling" : "slices";
+const SLICES = Number(option("slices") ?? "8");
+const ACTE_WORKERS = Number(option("workers") ?? "6");
+const INDEX_WORKERS = ACTE_WORKERS;
 const ACTES = 48;
 const INDEXES = 36;
 const INDEX_PAGES = 4;
@@ -117,7 +133,7 @@ export async function runOcrBench(): Promise<void> {
 
   // 2. Offline engine.
   if (runs("offline")) {
-    say("ocr bench 2/3: offline engine (Tesseract fra), 3 ledger pages…");
+    say("ocr bench 2/3: offline engine (Tesseract fra+eng), 3 ledger pages…");
     const offline = new OfflineOcrProvider(300);
     const threePages = await openPdf(await textPagesPdf([1, 2, 3].map((page) => ({ lines: ledger(page), fontSizePx: 30 }))));
     const offlineSeconds: number[] = [];
@@ -153,7 +169,7 @@ export async function runOcrBench(): Promise<void> {
   }
 
   // 3. The pool against the quota.
-  say(`ocr bench 3/3: ${ACTE_WORKERS} acte + ${INDEX_WORKERS} index workers drain ${ACTES} actes and ${INDEXES} ${INDEX_PAGES}-page indexes; quota per ${WINDOW_MS / 1000} s window and model ${JSON.stringify(QUOTA)}, budget at ${BUDGET_FRACTION * 100} %…`);
+  say(`ocr bench 3/3: ${ACTE_WORKERS} acte + ${INDEX_WORKERS} index workers drain ${ACTES} actes and ${INDEXES} ${INDEX_PAGES}-page indexes; quota per ${WINDOW_MS / 1000} s window and model ${JSON.stringify(QUOTA)}, budget at ${BUDGET_FRACTION * 100} %, admission ${ADMISSION} over ${SLICES} slices…`);
   const redisServer = await startRedisServer({ port: await freePort() });
   const token = randomBytes(24).toString("base64url");
   const endpoint = await startUpstashRestServer({ redisUrl: redisServer.url, token, port: 0 });
@@ -174,7 +190,7 @@ export async function runOcrBench(): Promise<void> {
     const settings = parseOcrSettings({ GEMINI_API_KEY: "bench-key", GEMINI_BASE_URL: server.url, GEMINI_FILE_POLL_MS: "100", GEMINI_BUDGET_MAX_WAIT_MS: "600000" }).gemini;
     if (settings === undefined) throw new Error("no Gemini settings");
     const provider = () =>
-      new GeminiOcrProvider(settings, { fast: FAST, boost: STRONG }, new GeminiRateBudget(new Redis({ url: endpoint.url, token, enableTelemetry: false }), { limits: { [FAST]: limit, [STRONG]: limit } }, { keyPrefix, windowMs: WINDOW_MS }), { upscale: 1 });
+      new GeminiOcrProvider(settings, { fast: FAST, boost: STRONG }, new GeminiRateBudget(new Redis({ url: endpoint.url, token, enableTelemetry: false }), { limits: { [FAST]: limit, [STRONG]: limit } }, { keyPrefix, windowMs: WINDOW_MS, slicesPerWindow: SLICES, minuteAdmission: ADMISSION }), { upscale: 1 });
     // Small pages keep the CPU out of it: this part measures the budget, not the rasterizer.
     const indexPdf = await textPagesPdf(indexPages.map((lines) => ({ lines, fontSizePx: 30 })));
     const actePdf = await textPagesPdf([{ lines: ["Acte de vente"] }, { lines: ["Signé à Montréal"] }, { lines: ["Annexe"] }]);
@@ -213,7 +229,7 @@ export async function runOcrBench(): Promise<void> {
     const firstAt = served[0]?.receivedAt ?? startedAt;
     const until = backlogEmptyAt || finishedAt;
     const windows: number[] = [];
-    for (let start = firstAt; start + WINDOW_MS <= until; start += 1_000) {
+    for (let start = firstAt; start + WINDOW_MS <= until; start += WINDOW_MS / 10) {
       windows.push(served.filter((request) => request.model === FAST && request.receivedAt >= start && request.receivedAt < start + WINDOW_MS).reduce((sum, request) => sum + request.promptTokenCount, 0));
     }
     const meanTokens = windows.reduce((sum, tokens) => sum + tokens, 0) / Math.max(1, windows.length);
@@ -227,6 +243,8 @@ export async function runOcrBench(): Promise<void> {
       tpmFractionOfQuota: round(meanTokens / QUOTA.tpm, 3),
       busiestWindowFractionOfQuota: round(Math.max(0, ...windows) / QUOTA.tpm, 3),
       budgetFractionOfQuota: BUDGET_FRACTION,
+      admission: ADMISSION,
+      slices: SLICES,
       rateLimited429s: server.rateLimitedCount(),
       rateLimitedByModel: Object.fromEntries([FAST, STRONG].map((name) => [name, server.requests.filter((request) => request.status === 429 && request.model === name).length])),
       calls: served.length,

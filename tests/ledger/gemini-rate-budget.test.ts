@@ -15,6 +15,8 @@ import {
   recordRateLimitedScript,
   recordUsageScript,
   checkModelScript,
+  refundWindowScript,
+  rollingMinuteScript,
   type Admission,
   type GeminiRateBudgetOptions,
 } from "../../supabase/functions/_shared/gemini-rate-budget.ts";
@@ -78,6 +80,8 @@ describe("the budget's Lua scripts", () => {
     ["checkModelScript", checkModelScript, "3c1dd229c2d14482701336965643af0b11f1b2c3"],
     ["admitDailyScript", admitDailyScript, "827676a657537decf2d30764c7606d752889c209"],
     ["recordUsageScript", recordUsageScript, "80e276b67881dd497e884b872c2a17b6c95f594f"],
+    ["refundWindowScript", refundWindowScript, "3e5ee9959f2ec2fc282b300a6eab2ae8f27b311d"],
+    ["rollingMinuteScript", rollingMinuteScript, "7af8f6d945a5917ebed2ece15a887ebacb454565"],
   ])("%s has its pinned SHA1, and Redis computes the same", async (_name, script, sha) => {
     expect(createHash("sha1").update(script).digest("hex")).toBe(sha);
     expect(await upstashClient().scriptLoad(script)).toBe(sha);
@@ -182,6 +186,58 @@ describe("input tokens per window", () => {
     await expect(unmetered).rejects.toThrow('Gemini model "gemini-unknown" has no limits in GEMINI_LIMITS (configured: gemini-test); the call was not sent');
     expect(called).toBe(false);
   });
+});
+
+describe("refunds land in the window where the tokens were reserved", () => {
+  /** A budget whose slice is `windowMs` long, with the raw counter of any of its TPM windows. */
+  function shortWindows(windowMs: number) {
+    const keyPrefix = randomKeyPrefix("gemini");
+    const redis = upstashClient();
+    const budget = new GeminiRateBudget(redis, limitsFor({ rpm: 100, tpm: 10_000 }), { keyPrefix, slicesPerWindow: 1, windowMs });
+    // The window key as @upstash/ratelimit 2.2.0's fixedWindow names it: <prefix>:<identifier>:<bucket>.
+    const counted = async (endsAt: number) => redis.get<number | string>(`${keyPrefix}:${MODEL}:tpm:all:${endsAt / windowMs - 1}`);
+    return { budget, counted };
+  }
+  const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+
+  it("an answer that arrives after its slice ended gives the overstated tokens back in that slice, not in the current one", async () => {
+    const windowMs = 1_000;
+    const { budget, counted } = shortWindows(windowMs);
+    // Counted 600 ms into a window: the library's key then lives until 600 ms past the window's end
+    // (PEXPIRE window at its first count), long enough to see where a late refund lands.
+    await sleepUntil((Math.floor(Date.now() / windowMs) + 1) * windowMs + 600);
+    const admission = await budget.tryAdmit(MODEL, 6_000);
+    if (!admission.admitted) throw new Error(`not admitted: ${admission.detail}`);
+    expect(Number(await counted(admission.windowEndsAt))).toBe(6_000);
+    // The call outlasts its slice (a vision call outlasting its 7.5 s slice).
+    await sleepUntil(admission.windowEndsAt + 150);
+    const current = (await budget.status()).models[MODEL];
+    expect(current?.windowEndsAt).toBe(admission.windowEndsAt + windowMs);
+    await budget.settle(admission, { inputTokens: 1_500, outputTokens: 10 });
+
+    expect(Number(await counted(admission.windowEndsAt))).toBe(1_500);
+    // The current slice was neither credited nor charged: a later call still fits only its own 10,000.
+    expect(await counted(admission.windowEndsAt + windowMs)).toBeNull();
+    const next = await budget.tryAdmit(MODEL, 10_000);
+    expect(next).toMatchObject({ admitted: true });
+    expect(await budget.tryAdmit(MODEL, 1)).toMatchObject({ admitted: false, blockedBy: "tpm" });
+    expect((await budget.status()).models[MODEL]?.today).toMatchObject({ requests: 1, inputTokens: 1_500, outputTokens: 10 });
+  }, 15_000);
+
+  it("a refund for a slice that has expired is moot: nothing is created, no later slice is credited", async () => {
+    const windowMs = 300;
+    const { budget, counted } = shortWindows(windowMs);
+    const admission = await budget.tryAdmit(MODEL, 8_000);
+    if (!admission.admitted) throw new Error(`not admitted: ${admission.detail}`);
+    // The library's key lives one window from its first count: gone two windows after its end at the latest.
+    await sleepUntil(admission.windowEndsAt + 2 * windowMs + 50);
+    expect(await counted(admission.windowEndsAt)).toBeNull();
+    await budget.settle(admission, { inputTokens: 100 });
+    expect(await counted(admission.windowEndsAt)).toBeNull();
+    const status = (await budget.status()).models[MODEL];
+    expect(status?.tpm).toMatchObject({ used: 0, remaining: 10_000 });
+    expect(await counted(status?.windowEndsAt ?? 0)).toBeNull();
+  }, 15_000);
 });
 
 describe("429 cooldown", () => {

@@ -32,7 +32,7 @@ describe("runners/ocr/Dockerfile", () => {
 
   it("gets the offline engine and its French model from production dependencies (npm ci --omit=dev installs them)", async () => {
     const manifest = JSON.parse(await read("package.json")) as { dependencies: Record<string, string> };
-    for (const name of ["tesseract.js", "@tesseract.js-data/fra", "@google/genai", "sharp", "tsx"]) expect(Object.keys(manifest.dependencies)).toContain(name);
+    for (const name of ["tesseract.js", "@tesseract.js-data/fra", "@tesseract.js-data/eng", "@google/genai", "sharp", "tsx"]) expect(Object.keys(manifest.dependencies)).toContain(name);
   });
 
   it("starts: the entry the image runs answers --help", async () => {

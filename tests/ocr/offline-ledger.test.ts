@@ -67,4 +67,36 @@ describe("the offline engine on the replica's ruled ledger", () => {
       await pdf.dispose();
     }
   }, 90_000);
+
+  it("reads the English pre-printed form (DATE first, English headings) back into the six columns, with fra+eng loaded", async () => {
+    expect(provider.languages).toEqual(["fra", "eng"]);
+    const french = REGISTRY_CATALOGUE.find((entry) => entry.row.document_source === "index");
+    const frenchPage = french?.pages[1];
+    if (french === undefined || frenchPage?.ledger === undefined) throw new Error("the replica's catalogue has an index with a second ledger page");
+    // The same rows on the English form: its columns in another order, under English headings.
+    const document = { ...french, id: `${french.id}-english-form`, pages: [{ ...frenchPage, form: "english" as const }] };
+    const pdf = await openPdf(await renderScannedPdf(document));
+    try {
+      const context = { signal: new AbortController().signal, log: createLogger({ base: { test: "offline-ledger-english" }, level: "error" }) };
+      const image = await rasterizePage(pdf, 1, { dpi: 300, ...provider.raster });
+      const reply = await provider.extractIndexPage(image, pdf.pageCount, context);
+      const rows = ledgerLines(reply);
+      const truth = frenchPage.ledger;
+      expect(rows).toHaveLength(truth.length);
+      rows.forEach((row, index) => {
+        const cells = row.split(/\s*\|\s*/);
+        expect(cells, row).toHaveLength(6);
+        // Each value in its own column whatever the form's order: the date in DATE, the number in NUM_PUB.
+        expect(cells[2], row).toBe(truth[index]?.date);
+        expect(cells[3], row).toBe(truth[index]?.numPub);
+      });
+      const truthRows = truth.map((line) => [line.parties, line.nature, line.date, line.numPub, line.radiation, line.remarques].join(" | "));
+      expect(characterAccuracy(rows.join("\n"), truthRows.join("\n"))).toBeGreaterThanOrEqual(0.95);
+      // The English headings are the column-header line, not a row nor the page header.
+      expect(reply).not.toMatch(/NAMES OF PARTIES/);
+      expect(headerLines(reply).join("\n")).toContain("Page 2 de 3");
+    } finally {
+      await pdf.dispose();
+    }
+  }, 90_000);
 });

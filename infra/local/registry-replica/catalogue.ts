@@ -36,6 +36,15 @@ export interface CataloguePage {
   readonly lines: readonly string[];
   /** Index pages only: the ledger table's lines, top to bottom. */
   readonly ledger?: readonly LedgerLine[];
+  /**
+   * Index pages only: the printed form. "english" is the English
+   * pre-printed form, one of the five layouts the earlier implementation
+   * knew (Paraito/registre-extractor, src/ocr/prompts.ts EXTRACT_PROMPT
+   * before 88f0310; runners/ocr/prompts/index-extraction.md, layout 3):
+   * DATE first, then NAMES OF PARTIES, NATURE OF THE DEED, REGISTRATION
+   * No., REMARKS, DISCHARGES. @default "french" (LEDGER_COLUMNS)
+   */
+  readonly form?: "french" | "english";
 }
 
 /** A row of the acte search's similar-numbers list. */

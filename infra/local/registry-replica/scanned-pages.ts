@@ -24,6 +24,18 @@ const MARGIN_PX = 100;
 /** Ledger column widths in px, in LEDGER_COLUMNS order (sum: page width less margins). */
 const COLUMN_WIDTHS_PX = [700, 520, 250, 250, 250, 380] as const;
 
+/**
+ * The English pre-printed form (CataloguePage.form): its headings left to
+ * right, the ledger field each column holds, and widths of the same sum.
+ * "DATE OF THE REGISTRATION" is printed as "DATE": the replica draws one
+ * heading line per cell and the full words would not fit the date column.
+ */
+const ENGLISH_FORM = {
+  headings: ["DATE", "NAMES OF PARTIES", "NATURE OF THE DEED", "REGISTRATION No.", "REMARKS", "DISCHARGES"],
+  fields: ["date", "parties", "nature", "numPub", "remarques", "radiation"],
+  widthsPx: [250, 640, 480, 360, 370, 250],
+} as const;
+
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
 }
@@ -60,27 +72,30 @@ function pageSvg(document: CatalogueDocument, page: CataloguePage, pageIndex: nu
     const tableTop = y;
     const tableRows = page.ledger.length + 1;
     const tableBottom = tableTop + tableRows * rowHeight;
-    const tableWidth = COLUMN_WIDTHS_PX.reduce((sum, width) => sum + width, 0);
+    const english = page.form === "english";
+    const widths: readonly number[] = english ? ENGLISH_FORM.widthsPx : COLUMN_WIDTHS_PX;
+    const tableWidth = widths.reduce((sum, width) => sum + width, 0);
     // Ruled lines: rows, then the column separators.
     for (let row = 0; row <= tableRows; row += 1) {
       const lineY = tableTop + row * rowHeight;
       parts.push(`<line x1="${MARGIN_PX}" y1="${lineY}" x2="${MARGIN_PX + tableWidth}" y2="${lineY}" stroke="#333" stroke-width="${row <= 1 ? 5 : 3}"/>`);
     }
     let x = MARGIN_PX;
-    for (let column = 0; column <= COLUMN_WIDTHS_PX.length; column += 1) {
+    for (let column = 0; column <= widths.length; column += 1) {
       parts.push(`<line x1="${x}" y1="${tableTop}" x2="${x}" y2="${tableBottom}" stroke="#333" stroke-width="3"/>`);
-      x += COLUMN_WIDTHS_PX[column] ?? 0;
+      x += widths[column] ?? 0;
     }
     const cells = (values: readonly string[], rowTop: number, bold: boolean) => {
       let cellX = MARGIN_PX;
       values.forEach((value, column) => {
         text(cellX + 16, rowTop + 72, value, 36, bold ? "bold" : "normal", "DejaVu Sans Condensed");
-        cellX += COLUMN_WIDTHS_PX[column] ?? 0;
+        cellX += widths[column] ?? 0;
       });
     };
-    cells(LEDGER_COLUMNS, tableTop, true);
+    cells(english ? ENGLISH_FORM.headings : LEDGER_COLUMNS, tableTop, true);
     page.ledger.forEach((line, index) => {
-      cells([line.parties, line.nature, line.date, line.numPub, line.radiation, line.remarques], tableTop + (index + 1) * rowHeight, false);
+      const values = english ? ENGLISH_FORM.fields.map((field) => line[field]) : [line.parties, line.nature, line.date, line.numPub, line.radiation, line.remarques];
+      cells(values, tableTop + (index + 1) * rowHeight, false);
     });
   }
 

@@ -30,13 +30,19 @@ export interface LedgerReading {
   readonly plain: readonly string[];
 }
 
-/** Words that name each column, French and English pre-printed forms (earlier implementation's layouts). */
+/**
+ * Words that name each column, French and English pre-printed forms
+ * (earlier implementation's layouts, runners/ocr/prompts/index-extraction.md:
+ * the English form reads DATE OF THE REGISTRATION, NAMES OF PARTIES, NATURE
+ * OF THE DEED, REGISTRATION No., REMARKS, DISCHARGES, in that order). The
+ * first word of a heading that names a column marks where it starts.
+ */
 const COLUMN_NAMES: readonly (readonly string[])[] = [
-  ["PARTIES", "PARTIE", "GRANTOR", "GRANTORS", "NOMS"],
+  ["PARTIES", "PARTIE", "GRANTOR", "GRANTORS", "NOMS", "NAMES"],
   ["NATURE"],
   ["DATE"],
   ["NUM_PUB", "NUMÉRO", "NUMERO", "NO", "REGISTRATION", "ENREGISTREMENT", "PUBLICATION"],
-  ["RADIATION", "RADIATIONS", "DISCHARGE", "CANCELLATION"],
+  ["RADIATION", "RADIATIONS", "DISCHARGE", "DISCHARGES", "CANCELLATION"],
   ["REMARQUES", "REMARKS", "OBSERVATIONS"],
 ];
 
@@ -56,8 +62,15 @@ export function readLedger(lines: readonly OcrLine[]): LedgerReading {
     if (words.length === 0) continue;
     const cells: string[][] = starts.map(() => []);
     for (const word of words) {
+      // The column starting furthest right that the word is not left of; forms differ in their order (DATE first on the English form).
       let column = 0;
-      for (let index = 0; index < starts.length; index += 1) if (word.x0 + COLUMN_SLACK_PX >= (starts[index] ?? 0)) column = index;
+      let columnStart = Number.NEGATIVE_INFINITY;
+      starts.forEach((start, index) => {
+        if (start !== undefined && word.x0 + COLUMN_SLACK_PX >= start && start > columnStart) {
+          column = index;
+          columnStart = start;
+        }
+      });
       cells[column]?.push(word.text);
     }
     rows.push(cells.map((cell) => cell.join(" ")));
@@ -65,17 +78,24 @@ export function readLedger(lines: readonly OcrLine[]): LedgerReading {
   return { header, rows, plain: texts };
 }
 
-/** Where each of the six columns starts, when `line` is the column-header line (at least four column names found in order). */
-function columnStarts(line: OcrLine): number[] | undefined {
+/**
+ * Where each of the six columns starts (in PARTIES … REMARQUES order), when
+ * `line` is the column-header line (at least four column names found). A
+ * column whose heading was not read has no start when the headings are not
+ * in the French order: nothing says where it would be.
+ */
+function columnStarts(line: OcrLine): (number | undefined)[] | undefined {
   const found: (number | undefined)[] = COLUMN_NAMES.map(() => undefined);
   for (const word of cleanWords(line.words)) {
     const name = word.text.toUpperCase().replace(/[^A-ZÉÈ_]/g, "");
     const column = COLUMN_NAMES.findIndex((names) => names.includes(name));
     if (column >= 0 && found[column] === undefined) found[column] = word.x0;
   }
-  if (found.filter((x) => x !== undefined).length < 4) return undefined;
+  const read = found.filter((x) => x !== undefined);
+  if (read.length < 4) return undefined;
+  if (read.some((x, index) => index > 0 && x < (read[index - 1] ?? 0))) return found;
   // A column whose heading was not read starts midway between its neighbours.
-  const starts: number[] = [];
+  const starts: (number | undefined)[] = [];
   for (let index = 0; index < found.length; index += 1) {
     const known = found[index];
     if (known !== undefined) {

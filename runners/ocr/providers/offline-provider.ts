@@ -1,7 +1,8 @@
 /**
  * The offline OCR engine: Tesseract (tesseract.js, WebAssembly) with the
- * French LSTM model from `@tesseract.js-data/fra`, read from node_modules,
- * nothing fetched. The default when no GEMINI_API_KEY is set, so a fresh
+ * French and English LSTM models (`@tesseract.js-data/fra`, `…/eng`: the
+ * registry's older ledgers include English pre-printed forms), read from
+ * node_modules, nothing fetched. The default when no GEMINI_API_KEY is set, so a fresh
  * machine produces real text. What it cannot do (README, "OCR runner"):
  * - it reads in automatic page segmentation (PSM 3, as the tesseract command
  *   line does; tesseract.js defaults to the API's single block, which lost
@@ -14,7 +15,9 @@
  *   (correction-rules.ts), with no judgement of context, names or handwriting;
  * - handwritten deeds come out mostly as noise.
  */
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createWorker, OEM, PSM, type Worker } from "tesseract.js";
 import { applyIndexCorrectionRules, normalizeText } from "../correction-rules.ts";
@@ -22,10 +25,30 @@ import { rasterizePage, type PageImage, type PdfFile } from "../pdf-pages.ts";
 import { readLedger, type LedgerReading, type OcrLine } from "./offline-ledger.ts";
 import type { LineCount, OcrCallContext, OcrProvider, Shortfall } from "./ocr-provider.ts";
 
-/** The French "best_int" LSTM model, shipped inside the npm package. */
-export function frenchModelDir(): string {
+/** The languages Tesseract reads with, in its order of preference (`fra+eng`). */
+export const OFFLINE_LANGUAGES = ["fra", "eng"] as const;
+export type OfflineLanguage = (typeof OFFLINE_LANGUAGES)[number];
+
+/** A language's "best_int" LSTM model, shipped inside its npm package (gzipped). */
+export function languageModelFile(language: OfflineLanguage): string {
   const require = createRequire(import.meta.url);
-  return join(require.resolve("@tesseract.js-data/fra/package.json"), "..", "4.0.0_best_int");
+  return join(require.resolve(`@tesseract.js-data/${language}/package.json`), "..", "4.0.0_best_int", `${language}.traineddata.gz`);
+}
+
+/**
+ * One folder holding every language's model, for tesseract.js's single
+ * `langPath`: it reads `<langPath>/<code>.traineddata.gz` for each code of
+ * "fra+eng" (tesseract.js 7.0.0, src/worker-script/index.js, loadLanguage),
+ * and each model lives in its own npm package. Its other way, a `{ code,
+ * data }` per language, loads the models but then initializes with the
+ * models' bytes in place of their codes (same file, `initialize`:
+ * `l.data` joined with "+"), so the models are copied into a private temp
+ * folder, removed when the engine closes.
+ */
+async function modelFolder(languages: readonly OfflineLanguage[]): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), "ocr-tesseract-"));
+  await Promise.all(languages.map((language) => copyFile(languageModelFile(language), join(folder, `${language}.traineddata.gz`))));
+  return folder;
 }
 
 interface PageReading {
@@ -37,11 +60,15 @@ export class OfflineOcrProvider implements OcrProvider {
   readonly name = "offline" as const;
   // Tesseract reads best near 300 DPI; the ×2 upscale only quadruples its time. Lossless input.
   readonly raster = { upscale: 1, format: "png" } as const;
-  #worker: Promise<Worker> | undefined;
+  #worker: Promise<{ readonly worker: Worker; readonly folder: string }> | undefined;
   /** A page read for its count is not read again for its text. */
   readonly #readings = new WeakMap<PageImage, Promise<PageReading>>();
 
-  constructor(readonly dpi: number) {}
+  /** `languages`: the models Tesseract combines; the runner always reads fra+eng, tests compare. */
+  constructor(
+    readonly dpi: number,
+    readonly languages: readonly OfflineLanguage[] = OFFLINE_LANGUAGES,
+  ) {}
 
   async countIndexLines(page: PageImage, _pageCount: number, context: OcrCallContext): Promise<LineCount> {
     const { ledger, confidence } = await this.#read(page, context);
@@ -76,7 +103,10 @@ export class OfflineOcrProvider implements OcrProvider {
   async close(): Promise<void> {
     const worker = this.#worker;
     this.#worker = undefined;
-    if (worker !== undefined) await (await worker).terminate();
+    if (worker === undefined) return;
+    const { worker: engine, folder } = await worker;
+    await engine.terminate();
+    await rm(folder, { recursive: true, force: true });
   }
 
   /** Reads one page's text (one recognition at a time: the worker is single-threaded). */
@@ -85,7 +115,7 @@ export class OfflineOcrProvider implements OcrProvider {
     if (known !== undefined) return known;
     const reading = (async () => {
       context.signal.throwIfAborted();
-      const worker = await this.#getWorker();
+      const { worker } = await this.#getWorker();
       const { data } = await worker.recognize(Buffer.from(page.bytes), {}, { blocks: true, text: true });
       const lines: OcrLine[] = (data.blocks ?? []).flatMap((block) =>
         block.paragraphs.flatMap((paragraph) => paragraph.lines.map((line) => ({ words: line.words.map((word) => ({ text: word.text, x0: word.bbox.x0 })) }))),
@@ -96,17 +126,21 @@ export class OfflineOcrProvider implements OcrProvider {
     return reading;
   }
 
-  #getWorker(): Promise<Worker> {
+  #getWorker(): Promise<{ readonly worker: Worker; readonly folder: string }> {
     this.#worker ??= (async () => {
-      const worker = await createWorker("fra", OEM.LSTM_ONLY, {
-        langPath: frenchModelDir(),
+      const folder = await modelFolder(this.languages);
+      const worker = await createWorker(this.languages.join("+"), OEM.LSTM_ONLY, {
+        langPath: folder,
         gzip: true,
         // Nothing written next to the process (the image's /app is read-only to the runner's user).
         cacheMethod: "none",
+      }).catch(async (error: unknown) => {
+        await rm(folder, { recursive: true, force: true });
+        throw error;
       });
       // Automatic page segmentation (tesseract.js's default is PSM 6, one uniform block).
       await worker.setParameters({ tessedit_pageseg_mode: PSM.AUTO });
-      return worker;
+      return { worker, folder };
     })();
     return this.#worker;
   }

@@ -10,7 +10,8 @@ import type { BudgetUse, GeminiBudgetStatus, ModelBudgetStatus } from "./gemini-
 
 export function formatGeminiBudget(status: GeminiBudgetStatus, now: number = Date.now()): string {
   const rows = Object.values(status.models).map((model) => row(model, now));
-  const header = ["model", `RPM (per ${status.windowMs / 1000} s slice)`, `TPM in (per ${status.windowMs / 1000} s slice)`, `RPD (${status.day})`, "waits", "today: in / out tokens, 429s"];
+  const per = `per ${status.windowMs / 1000} s ${status.minuteAdmission === "rolling" ? "rolling window" : "slice"}`;
+  const header = ["model", `RPM (${per})`, `TPM in (${per})`, `RPD (${status.day})`, "waits", "today: in / out tokens, 429s"];
   const table = [header, ...rows];
   const widths = header.map((_, column) => Math.max(...table.map((cells) => (cells[column] ?? "").length)));
   const lines = table.map((cells) => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());

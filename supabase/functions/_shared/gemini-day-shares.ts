@@ -57,3 +57,18 @@ export function parseGeminiDayShares(env: Readonly<Record<string, string | undef
   if (!/^\d+$/.test(idle) || Number(idle) < 1) throw new GeminiDaySharesError("GEMINI_DAY_SHARE_IDLE_SECONDS must be a whole number of seconds ≥ 1");
   return { environment, shares: shares.data, idleAfterMs: Number(idle) * 1000 };
 }
+
+/**
+ * The keys and arguments that admitDailyScript (gemini-budget-scripts.ts)
+ * takes after its own for day shares: per environment, its requests of the
+ * day and its "asked lately" key; then the asking environment's position
+ * (1-based), how long asking keeps an environment active, and each share.
+ * None when the day is one pool.
+ */
+export function dayShareArguments(dayKey: string, shares: GeminiDayShares | undefined): { readonly keys: string[]; readonly args: string[] } {
+  if (shares === undefined) return { keys: [], args: [] };
+  return {
+    keys: ENVIRONMENTS.flatMap((environment) => [`${dayKey}:env:${environment}`, `${dayKey}:asked:${environment}`]),
+    args: [String(ENVIRONMENTS.indexOf(shares.environment) + 1), String(shares.idleAfterMs), ...ENVIRONMENTS.map((environment) => String(shares.shares[environment]))],
+  };
+}

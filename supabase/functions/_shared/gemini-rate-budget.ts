@@ -1,9 +1,25 @@
-import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
 import { dailyWindow, GEMINI_DAY_TIME_ZONE, type DailyWindow } from "./gemini-daily-window.ts";
 import type { ModelLimits } from "./gemini-config.ts";
-import type { GeminiDayShares } from "./gemini-day-shares.ts";
-import { ENVIRONMENTS } from "./environments.ts";
+import { dayShareArguments, type GeminiDayShares } from "./gemini-day-shares.ts";
+import { admitDailyScript, checkModelScript, recordRateLimitedScript, recordUsageScript, refundWindowScript } from "./gemini-budget-scripts.ts";
+import { minuteWindowClock, RollingMinuteCounter, SliceCounter, type MinuteCounter } from "./gemini-minute-counters.ts";
+import {
+  GeminiModelNotConfiguredError,
+  numbers,
+  parseRetryDelay,
+  use,
+  type AdmittedCall,
+  type Admission,
+  type GeminiQuotaKind,
+  type GeminiBudgetStatus,
+  type GeminiRateBudgetOptions,
+  type ModelBudgetStatus,
+} from "./gemini-budget-types.ts";
+
+export * from "./gemini-budget-scripts.ts";
+export * from "./gemini-budget-types.ts";
+export type { MinuteAdmission } from "./gemini-minute-counters.ts";
 
 /**
  * The Gemini quota as Google counts it: per model, requests per minute (RPM),
@@ -18,9 +34,11 @@ import { ENVIRONMENTS } from "./environments.ts";
  * and a charge made after the call always lands. (`slidingWindow` admits a
  * request as long as the window is not yet full, whatever its size;
  * `tokenBucket` drops a charge that does not fit.) A refused attempt has been
- * counted too; it is refunded (a negative rate) while its window is still
- * current. Near the window's end the refund is skipped: the window and its
- * over-count expire together.
+ * counted too, and an estimate may overstate what Google counted: both are
+ * given back in the window where they were counted, whenever the refund
+ * comes (`refundWindowScript`), so a vision call that outlasts its slice
+ * still frees what it overstated there; a window already expired took its
+ * over-count with it.
  *
  * Slices: fixed minute windows would let a burst at the end of one minute
  * and another at the start of the next put twice the limit into one rolling
@@ -42,229 +60,9 @@ import { ENVIRONMENTS } from "./environments.ts";
  * step into the next day without waiting for it.
  */
 
-/** Sets a model's cooldown to at least `delay` ms and returns the cooldown left (ms). */
-export const recordRateLimitedScript = `
-local cooldownKey = KEYS[1]           -- string whose TTL is the cooldown left
-local strikesKey  = KEYS[2]           -- 429s without retryDelay in a row; expires after a quiet spell
-local retryDelay  = tonumber(ARGV[1]) -- ms from the 429's RetryInfo.retryDelay, or -1 when it had none
-local backoff     = tonumber(ARGV[2]) -- first fallback cooldown, ms; doubles with each strike
-local maxBackoff  = tonumber(ARGV[3]) -- longest fallback cooldown, ms
-
-local delay = retryDelay
-if delay < 0 then
-  local strikes = redis.call("INCR", strikesKey)
-  redis.call("PEXPIRE", strikesKey, maxBackoff * 2)
-  delay = math.min(backoff * 2 ^ (strikes - 1), maxBackoff)
-end
-delay = math.floor(delay)
-
--- Never shorten a cooldown another worker set from a longer retryDelay.
-local left = redis.call("PTTL", cooldownKey)
-if delay > 0 and left < delay then
-  redis.call("SET", cooldownKey, "429", "PX", delay)
-  left = delay
-end
-if left < 0 then left = 0 end
-return left
-`;
-
-/**
- * The first look of an admission, read-only (it runs beside the minute
- * budgets, in the same round trip): {2, cooldown ms left} while the model
- * cools down after a 429, {0, -1} when a daily-quota 429 paused it for the
- * rest of the day, {0, used} when the day's requests are used up, {1, used}
- * when there is room.
- */
-export const checkModelScript = `
-local dayKey      = KEYS[1]           -- requests admitted for one model on one Pacific day
-local pauseKey    = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
-local cooldownKey = KEYS[3]           -- string whose TTL is the model's 429 cooldown left
-local limit       = tonumber(ARGV[1]) -- requests per day
-
-local cooldown = redis.call("PTTL", cooldownKey)
-if cooldown > 0 then return {2, cooldown} end
-if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
-local used = tonumber(redis.call("GET", dayKey) or "0")
-if used + 1 > limit then return {0, used} end
-return {1, used}
-`;
-
-/**
- * The last step of an admission: counts one request against a model's day
- * if it fits. The day's count only ever grows by calls that are sent, so a
- * caller is never told the day is over while another's attempt is being
- * given back. Returns {1, used} when admitted, {0, used} when the day is
- * used up, {0, -1} when a daily-quota 429 paused the model.
- */
-export const admitDailyScript = `
-local dayKey   = KEYS[1]           -- requests admitted for one model on one Pacific day
-local pauseKey = KEYS[2]           -- exists when Google answered 429 for that model's daily quota that day
-local limit    = tonumber(ARGV[1]) -- requests per day
-local ttl      = tonumber(ARGV[2]) -- ms the day's key lives from now: what is left of the day plus a margin, by the budget's clock
--- With day shares (gemini-day-shares.ts): KEYS[3], KEYS[4], … are, per
--- environment, its requests of the day and its "asked lately" key; ARGV[3]
--- is the asking environment's position (1-based), ARGV[4] how long asking
--- keeps an environment active (ms), ARGV[5], … each environment's share.
-local own = tonumber(ARGV[3] or "0")
-local environments = (#KEYS - 2) / 2
-if own > 0 then
-  redis.call("SET", KEYS[2 + 2 * own], "1", "PX", tonumber(ARGV[4]))
-end
-
-if redis.call("EXISTS", pauseKey) == 1 then return {0, -1} end
-local used = tonumber(redis.call("GET", dayKey) or "0")
-if used + 1 > limit then return {0, used} end
-if own > 0 then
-  -- What is left of the shares of the other environments that asked lately is theirs.
-  local reserved = 0
-  for i = 1, environments do
-    if i ~= own and redis.call("EXISTS", KEYS[2 + 2 * i]) == 1 then
-      local theirs = tonumber(redis.call("GET", KEYS[1 + 2 * i]) or "0")
-      reserved = reserved + math.max(0, math.floor(tonumber(ARGV[4 + i]) * limit) - theirs)
-    end
-  end
-  if used + 1 > limit - reserved then return {0, used, reserved} end
-  redis.call("INCR", KEYS[1 + 2 * own])
-  redis.call("PEXPIRE", KEYS[1 + 2 * own], ttl)
-end
-used = redis.call("INCR", dayKey)
-redis.call("PEXPIRE", dayKey, ttl)
-return {1, used}
-`;
-
-/** Adds one call's numbers to a model's statistics of the day. */
-export const recordUsageScript = `
-local statsKey    = KEYS[1]           -- hash: requests, inputTokens, outputTokens, rateLimited
-local ttl         = tonumber(ARGV[1]) -- ms the statistics live from now: to a day after the day ends, so yesterday stays readable
-local requests    = tonumber(ARGV[2])
-local inputTokens = tonumber(ARGV[3])
-local outputTokens = tonumber(ARGV[4])
-local rateLimited = tonumber(ARGV[5])
-
-redis.call("HINCRBY", statsKey, "requests", requests)
-redis.call("HINCRBY", statsKey, "inputTokens", inputTokens)
-redis.call("HINCRBY", statsKey, "outputTokens", outputTokens)
-redis.call("HINCRBY", statsKey, "rateLimited", rateLimited)
-redis.call("PEXPIRE", statsKey, ttl)
-return 1
-`;
-
-export type GeminiBudgetName = "cooldown" | "rpm" | "tpm" | "rpd";
-
-/** Which of Google's per-model quotas a 429 named: minute requests, minute input tokens, or the day. */
-export type GeminiQuotaKind = "rpm" | "tpm" | "rpd" | "unknown";
-
-/** A call named a model GEMINI_LIMITS does not list. Final: no retry will configure it. */
-export class GeminiModelNotConfiguredError extends Error {
-  override readonly name = "GeminiModelNotConfiguredError";
-  readonly retryable = false;
-  constructor(
-    readonly model: string,
-    configured: readonly string[],
-  ) {
-    super(`Gemini model "${model}" has no limits in GEMINI_LIMITS (configured: ${configured.join(", ")}); the call was not sent`);
-  }
-}
-
-export interface AdmittedCall {
-  readonly admitted: true;
-  readonly model: string;
-  /** Input tokens counted for the call, to reconcile with promptTokenCount after it. */
-  readonly tokens: number;
-  /** End of the minute window the call was counted in (ms since epoch). */
-  readonly windowEndsAt: number;
-  /** The Pacific day the request was counted in. */
-  readonly day: string;
-}
-
-export type Admission =
-  | AdmittedCall
-  | {
-      readonly admitted: false;
-      readonly model: string;
-      readonly blockedBy: GeminiBudgetName;
-      /** How long until trying again can succeed (end of the window, of the cooldown, or of the day). */
-      readonly retryInMs: number;
-      /** What was short, for error messages and logs. */
-      readonly detail: string;
-      /** For "rpd": when the model's day resets (ms since epoch). */
-      readonly resumesAt?: number;
-    };
-
-export interface BudgetUse {
-  readonly limit: number;
-  readonly used: number;
-  readonly remaining: number;
-  /** used / limit: the share of the quota spent in the current window. */
-  readonly fraction: number;
-}
-
-export interface ModelBudgetStatus {
-  readonly model: string;
-  readonly limits: ModelLimits;
-  /** Requests in the current slice of the minute, against the slice's share of RPM. */
-  readonly rpm: BudgetUse;
-  /** Input tokens in the current slice of the minute, against the slice's share of TPM. */
-  readonly tpm: BudgetUse;
-  /** Today's requests (Pacific day). */
-  readonly rpd: BudgetUse;
-  /** End of the current minute window (ms since epoch). */
-  readonly windowEndsAt: number;
-  /** While above 0, no call to this model is admitted. */
-  readonly cooldownRemainingMs: number;
-  /** When the model may be called again if today's requests are used up or Google said so (ms since epoch); null otherwise. */
-  readonly pausedUntil: number | null;
-  /** Today's statistics: output tokens are kept here, never in the TPM budget. */
-  readonly today: { readonly requests: number; readonly inputTokens: number; readonly outputTokens: number; readonly rateLimited: number };
-}
-
-export interface GeminiBudgetStatus {
-  /** Length of the window `rpm` and `tpm` count in: one slice of the minute. */
-  readonly windowMs: number;
-  /** Slices per minute: a slice's limits are the minute's divided by this. */
-  readonly slicesPerWindow: number;
-  /** The Pacific day the daily budgets count. */
-  readonly day: string;
-  /** When the daily budgets reset (ms since epoch). */
-  readonly dayResetsAt: number;
-  readonly models: Readonly<Record<string, ModelBudgetStatus>>;
-}
-
-export interface GeminiRateBudgetOptions {
-  /** Prefix of the budget's keys; one budget per prefix. @default "gemini" */
-  keyPrefix?: string;
-  /** Length of the window the RPM/TPM limits are for, ms. @default 60_000 (Gemini's quotas are per minute) */
-  windowMs?: number;
-  /** Fixed slices the window is cut into, each admitting its share of the limits (see above). @default 8 */
-  slicesPerWindow?: number;
-  /** Cooldown after a 429 that carries no retryDelay, ms; doubles with each such 429 in a row. @default 5_000 */
-  backoffMs?: number;
-  /** Longest cooldown the fallback backoff reaches, ms. @default 120_000 */
-  maxBackoffMs?: number;
-  /** The clock that decides the day (ms since epoch). @default Date.now */
-  now?: () => number;
-  /** Where the daily quota resets at midnight. @default "America/Los_Angeles" (Google's reset) */
-  dayTimeZone?: string;
-  /** Each environment's share of the day (gemini-day-shares.ts). @default none: one pool */
-  dayShares?: GeminiDayShares;
-}
-
-/** Every counter is global: one identifier for all workers and all environments. */
-const SHARED = "all";
-
-/** A refund this close to the window's end might land in the next window; skip it. */
-const REFUND_MARGIN_MS = 100;
-
 /** A day's keys outlive its end by this much: readable for a while, then gone on their own. */
 const DAY_KEY_MARGIN_MS = 86_400_000;
 
-/**
- * The clock of the minute windows. `@upstash/ratelimit` reads `Date.now()`
- * itself to pick a window and to compute its `reset` (no option injects
- * another clock), so a minute window's reset is only ever compared with this
- * clock, never with the budget's `now`, which decides the day.
- */
-const minuteWindowClock = (): number => Date.now();
 
 interface BudgetScript {
   exec(keys: string[], args: string[]): Promise<unknown>;
@@ -274,15 +72,16 @@ interface ModelBuckets {
   readonly limits: ModelLimits;
   /** What one slice admits. */
   readonly slice: { readonly rpm: number; readonly tpm: number };
-  readonly rpm: Ratelimit;
-  readonly tpm: Ratelimit;
+  readonly rpm: MinuteCounter;
+  readonly tpm: MinuteCounter;
   readonly keys: { readonly cooldown: string; readonly strikes: string; readonly day: (day: string) => string; readonly pause: (day: string) => string; readonly stats: (day: string) => string };
 }
 
 export class GeminiRateBudget {
-  /** Length of one slice, the window the counters count in, ms. */
+  /** The window sliceLimitsOf's limits count in, ms: one slice, or the whole minute with minuteAdmission "rolling". */
   readonly windowMs: number;
   readonly slicesPerWindow: number;
+  readonly minuteAdmission: "slices" | "rolling";
   readonly #redis: Redis;
   readonly #models: ReadonlyMap<string, ModelBuckets>;
   readonly #backoffMs: number;
@@ -290,15 +89,17 @@ export class GeminiRateBudget {
   readonly #now: () => number;
   readonly #timeZone: string;
   readonly #dayShares: GeminiDayShares | undefined;
-  readonly #scripts: { readonly rateLimited: BudgetScript; readonly checkModel: BudgetScript; readonly admitDaily: BudgetScript; readonly usage: BudgetScript };
+  readonly #scripts: { readonly rateLimited: BudgetScript; readonly checkModel: BudgetScript; readonly admitDaily: BudgetScript; readonly usage: BudgetScript; readonly refund: BudgetScript };
 
   constructor(redis: Redis, config: { readonly limits: Readonly<Record<string, ModelLimits>> }, options: GeminiRateBudgetOptions = {}) {
-    const { keyPrefix = "gemini", windowMs = 60_000, slicesPerWindow = 8, backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
+    const { keyPrefix = "gemini", windowMs = 60_000, slicesPerWindow = 8, minuteAdmission = "slices", backoffMs = 5_000, maxBackoffMs = 120_000, now = Date.now, dayTimeZone = GEMINI_DAY_TIME_ZONE } = options;
     if (!Number.isInteger(slicesPerWindow) || slicesPerWindow < 1) throw new RangeError(`slicesPerWindow must be a whole number ≥ 1, got ${slicesPerWindow}`);
     const sliceMs = Math.floor(windowMs / slicesPerWindow);
     if (!Number.isInteger(windowMs) || sliceMs < 1) throw new RangeError(`windowMs must be a whole number of ms, at least one per slice, got ${windowMs}`);
-    this.windowMs = sliceMs;
+    const rolling = minuteAdmission === "rolling";
+    this.windowMs = rolling ? windowMs : sliceMs;
     this.slicesPerWindow = slicesPerWindow;
+    this.minuteAdmission = minuteAdmission;
     this.#redis = redis;
     this.#backoffMs = backoffMs;
     this.#maxBackoffMs = maxBackoffMs;
@@ -311,28 +112,21 @@ export class GeminiRateBudget {
       checkModel: redis.createScript(checkModelScript),
       admitDaily: redis.createScript(admitDailyScript),
       usage: redis.createScript(recordUsageScript),
+      refund: redis.createScript(refundWindowScript),
     };
-    const common = {
-      redis,
-      // The in-process cache would keep refusing after a refund freed room.
-      ephemeralCache: false,
-      // The library's default (5 s) lets a request through when Redis is slow: fail-open is not a budget.
-      timeout: 0,
-      analytics: false,
-      enableTelemetry: false,
-    } as const;
     const models = new Map<string, ModelBuckets>();
     for (const [model, limits] of Object.entries(config.limits)) {
       const base = `${keyPrefix}:${model}`;
-      const slice = { rpm: Math.floor(limits.rpm / slicesPerWindow), tpm: Math.floor(limits.tpm / slicesPerWindow) };
+      // Rolling: a call is checked against the whole minute; slices: against its slice's share.
+      const slice = rolling ? { rpm: Math.floor(limits.rpm), tpm: Math.floor(limits.tpm) } : { rpm: Math.floor(limits.rpm / slicesPerWindow), tpm: Math.floor(limits.tpm / slicesPerWindow) };
       if (slice.rpm < 1 || slice.tpm < 1) {
         throw new RangeError(`${model}: rpm ${limits.rpm} and tpm ${limits.tpm} must each be at least ${slicesPerWindow}, one per slice of the minute`);
       }
       models.set(model, {
         limits,
         slice,
-        rpm: new Ratelimit({ ...common, prefix: `${base}:rpm`, limiter: Ratelimit.fixedWindow(slice.rpm, `${sliceMs} ms`) }),
-        tpm: new Ratelimit({ ...common, prefix: `${base}:tpm`, limiter: Ratelimit.fixedWindow(slice.tpm, `${sliceMs} ms`) }),
+        rpm: rolling ? new RollingMinuteCounter(redis, `${base}:rpm-rolling`, slice.rpm, sliceMs, slicesPerWindow) : new SliceCounter(redis, `${base}:rpm`, slice.rpm, sliceMs),
+        tpm: rolling ? new RollingMinuteCounter(redis, `${base}:tpm-rolling`, slice.tpm, sliceMs, slicesPerWindow) : new SliceCounter(redis, `${base}:tpm`, slice.tpm, sliceMs),
         keys: {
           cooldown: `${base}:cooldown`,
           strikes: `${base}:cooldown-strikes`,
@@ -382,11 +176,11 @@ export class GeminiRateBudget {
     // Round trip 1: the model's cooldown and day (read-only) beside both minute budgets (counted).
     const [check, tokens, requests] = await Promise.all([
       this.#scripts.checkModel.exec([dayKey, pauseKey, buckets.keys.cooldown], [String(buckets.limits.rpd)]),
-      buckets.tpm.limit(SHARED, { rate: inputTokens }),
-      buckets.rpm.limit(SHARED),
+      buckets.tpm.count(inputTokens),
+      buckets.rpm.count(1),
     ]);
     const [modelOpen, modelValue] = numbers(check);
-    const giveBack = () => Promise.all([this.#refund(buckets.tpm, inputTokens, tokens.reset), this.#refund(buckets.rpm, 1, requests.reset)]);
+    const giveBack = () => Promise.all([this.#refund(buckets.tpm.keyOf(tokens.reset), inputTokens), this.#refund(buckets.rpm.keyOf(requests.reset), 1)]);
     if (modelOpen !== 1 || !tokens.success || !requests.success) await giveBack();
     if (modelOpen === 2) {
       return { admitted: false, model, blockedBy: "cooldown", retryInMs: modelValue, detail: `${model}: Gemini answered 429; cooling down for ${modelValue} ms more` };
@@ -413,11 +207,7 @@ export class GeminiRateBudget {
     }
     // Round trip 2: the day, counted only now that the minute has room.
     const shares = this.#dayShares;
-    const shareKeys = shares === undefined ? [] : ENVIRONMENTS.flatMap((environment) => [`${dayKey}:env:${environment}`, `${dayKey}:asked:${environment}`]);
-    const shareArgs =
-      shares === undefined
-        ? []
-        : [String(ENVIRONMENTS.indexOf(shares.environment) + 1), String(shares.idleAfterMs), ...ENVIRONMENTS.map((environment) => String(shares.shares[environment]))];
+    const { keys: shareKeys, args: shareArgs } = dayShareArguments(dayKey, shares);
     const daily: unknown = await this.#scripts.admitDaily.exec([dayKey, pauseKey, ...shareKeys], [String(buckets.limits.rpd), String(this.#dayKeyTtlMs(window)), ...shareArgs]);
     const [dayAdmitted, dayUsed] = numbers(daily);
     if (dayAdmitted !== 1) {
@@ -452,8 +242,8 @@ export class GeminiRateBudget {
     if (actual !== undefined) {
       const extra = Math.ceil(actual) - admission.tokens;
       // A charge always lands, even past the limit: those tokens were sent.
-      if (extra > 0) pending.push(buckets.tpm.limit(SHARED, { rate: extra }));
-      else if (extra < 0) pending.push(this.#refund(buckets.tpm, -extra, admission.windowEndsAt));
+      if (extra > 0) pending.push(buckets.tpm.count(extra));
+      else if (extra < 0) pending.push(this.#refund(buckets.tpm.keyOf(admission.windowEndsAt), -extra));
     }
     pending.push(this.#recordUsage(buckets, admission.day, { requests: 1, inputTokens: Math.ceil(actual ?? admission.tokens), outputTokens: Math.ceil(usage.outputTokens ?? 0), rateLimited: 0 }));
     await Promise.all(pending);
@@ -497,14 +287,14 @@ export class GeminiRateBudget {
   async status(models: readonly string[] = this.models): Promise<GeminiBudgetStatus> {
     const window = this.today();
     const entries = await Promise.all(models.map(async (model) => [model, await this.#modelStatus(model, window)] as const));
-    return { windowMs: this.windowMs, slicesPerWindow: this.slicesPerWindow, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
+    return { windowMs: this.windowMs, slicesPerWindow: this.slicesPerWindow, minuteAdmission: this.minuteAdmission, day: window.day, dayResetsAt: window.endsAt, models: Object.fromEntries(entries) };
   }
 
   async #modelStatus(model: string, window: DailyWindow): Promise<ModelBudgetStatus> {
     const buckets = this.#buckets(model);
     const [requests, tokens, dayUsed, paused, cooldownRemainingMs, stats] = await Promise.all([
-      buckets.rpm.getRemaining(SHARED),
-      buckets.tpm.getRemaining(SHARED),
+      buckets.rpm.used(),
+      buckets.tpm.used(),
       this.#redis.get<number | string>(buckets.keys.day(window.day)),
       this.#redis.exists(buckets.keys.pause(window.day)),
       this.cooldownRemainingMs(model),
@@ -516,8 +306,8 @@ export class GeminiRateBudget {
     return {
       model,
       limits: buckets.limits,
-      rpm: use(requests.limit, requests.limit - requests.remaining),
-      tpm: use(tokens.limit, tokens.limit - tokens.remaining),
+      rpm: use(requests.limit, requests.used),
+      tpm: use(tokens.limit, tokens.used),
       rpd,
       windowEndsAt: tokens.reset,
       cooldownRemainingMs,
@@ -566,29 +356,11 @@ export class GeminiRateBudget {
     return Math.max(1, window.endsAt + DAY_KEY_MARGIN_MS - this.#now());
   }
 
-  async #refund(limiter: Ratelimit, amount: number, windowEndsAt: number): Promise<void> {
-    if (amount <= 0 || windowEndsAt - minuteWindowClock() <= REFUND_MARGIN_MS) return;
-    await limiter.limit(SHARED, { rate: -amount });
+  /** Gives `amount` back in the window it was counted in, whenever that is (refundWindowScript). */
+  async #refund(windowKey: string, amount: number): Promise<void> {
+    if (amount <= 0) return;
+    await this.#scripts.refund.exec([windowKey], [String(amount)]);
   }
+
 }
 
-function use(limit: number, used: number): BudgetUse {
-  const clamped = Math.max(0, used);
-  return { limit, used: clamped, remaining: Math.max(0, limit - clamped), fraction: limit > 0 ? clamped / limit : 0 };
-}
-
-function numbers(reply: unknown): [number, number] {
-  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${JSON.stringify(reply)}`);
-  return [Number(reply[0]), Number(reply[1])];
-}
-
-/**
- * Gemini's `RetryInfo.retryDelay` is a protobuf Duration in its JSON form:
- * seconds with an `s` suffix ("53s", "1.5s", "0.000500s"). Returns ms, rounded
- * up, or null for anything else (the caller then backs off on its own).
- */
-export function parseRetryDelay(retryDelay: string): number | null {
-  const match = /^\s*(\d+(?:\.\d+)?)s\s*$/.exec(retryDelay);
-  if (!match?.[1]) return null;
-  return Math.ceil(Number(match[1]) * 1000);
-}
