@@ -166,7 +166,11 @@ export async function runRunner(options: RunRunnerOptions): Promise<RunnerExitCo
     }
     await ledgerRenewal?.stop();
     await releaseLedgerLease(ledger, config.ledgerLeaseId, log);
-    if (capacityHandedBack) await requestDispatch(sql, log);
+    // After a drain too: a job released at shutdown went back to waiting while
+    // this task still held its lease, so the release's own hint planned no new
+    // task for it; now the room is free, ask again (request_dispatch sends only
+    // when jobs are claimable) rather than leave the job to the next tick.
+    if (capacityHandedBack || draining.signal.aborted) await requestDispatch(sql, log);
     await tasks.finished(exitCode, draining.signal.aborted ? String(draining.signal.reason) : undefined);
     await sql.end({ timeout: 5 }).catch((error: unknown) => log.warn("closing the database pool failed", { error }));
     log.info("runner exiting", { exit_code: exitCode });
