@@ -9,6 +9,7 @@ import { isProcessAlive } from "./child-process.ts";
 import { demoDecision, enqueueDemo, followDemo } from "./demo-batch.ts";
 import type { LocalConnections } from "./local-connections.ts";
 import { localDoctorFile } from "./doctor-file.ts";
+import { rememberLocalPassword } from "./pgpass.ts";
 import { DEFAULT_LOCAL_PORTS, type LocalPorts } from "./local-ports.ts";
 import { LOCAL_STACK_DIR } from "./paths.ts";
 import { startLocalStack, type LocalStack, type StackLog } from "./stack.ts";
@@ -132,7 +133,17 @@ await writeFile(connectionsFile, JSON.stringify(connections, null, 2), { mode: 0
 await writeFile(join(stateDir, "doctor.json"), JSON.stringify(localDoctorFile(shared, stateDirFor(0, stacks[0]?.environment ?? "dev")), null, 2), { mode: 0o600 });
 
 for (const [position, { environment, stack }] of stacks.entries()) {
-  log({ level: "info", msg: `local stack running (${environment}); Ctrl+C stops everything`, psql: psqlCommand(stack.urls.database, join(stateDirFor(position, environment), "postgres.superuser-password")), logs: join(stateDirFor(position, environment), "logs") });
+  // psql with the plain URL, for whoever started the stack (pgpass.ts); the password never reaches the log.
+  const pgpass = await rememberLocalPassword(stack.urls.database).catch((error: unknown) => {
+    log({ level: "warn", msg: `could not record the cluster's password in ~/.pgpass: psql will ask for it (${String(error)})` });
+    return undefined;
+  });
+  log({
+    level: "info",
+    msg: `local stack running (${environment}); Ctrl+C stops everything`,
+    psql: pgpass === undefined ? psqlCommand(stack.urls.database, join(stateDirFor(position, environment), "postgres.superuser-password")) : `psql ${withoutPassword(stack.urls.database)}`,
+    logs: join(stateDirFor(position, environment), "logs"),
+  });
 }
 log({ level: "info", msg: "watch it with `npm run status -- --watch`; add a request with `npm run enqueue -- acte --circonscription Montréal --number '12 345 678' --type Acte`" });
 
@@ -206,7 +217,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 /** How to open psql on a stack without printing its password: it is read from the file beside the data directory. */
 function psqlCommand(databaseUrl: string, passwordFile: string): string {
+  return `PGPASSWORD="$(cat ${passwordFile})" psql ${withoutPassword(databaseUrl)}`;
+}
+
+function withoutPassword(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   url.password = "";
-  return `PGPASSWORD="$(cat ${passwordFile})" psql ${url.toString()}`;
+  return url.toString();
 }
