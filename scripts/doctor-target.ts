@@ -13,6 +13,7 @@ import { parseEcsConfig, type EcsConfig } from "../supabase/functions/_shared/ec
 import { setValues } from "../supabase/functions/_shared/env-values.ts";
 import { parseDatabaseTls, type DatabaseTls } from "../runners/lifecycle/database-tls.ts";
 import type { AwsCredentials, AwsEndpoints } from "./doctor-aws.ts";
+import { localEcsEnvironment } from "../infra/local/local-ecs-environment.ts";
 import { LOCAL_DOCTOR_FILE, localDoctorFileSchema, type LocalDoctorFile } from "../infra/local/doctor-file.ts";
 
 export { LOCAL_DOCTOR_FILE, localDoctorFileSchema, type LocalDoctorFile };
@@ -56,19 +57,8 @@ export function localTarget(file: string): DoctorTarget {
     functionsUrl: `${local.functionsUrl.replace(/\/+$/, "")}/functions/v1`,
     dispatchSecret: local.dispatchSecret,
     upstash: { ...local.upstash, prefix: local.budgetEnv["REDIS_KEY_PREFIX"] ?? "", budgetEnv: local.budgetEnv, billed: false },
-    // The local ECS endpoint's credentials, as the local dispatch function signs with them (infra/local/stack.ts).
-    ecs: parseEcsConfig({
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: local.dispatchSecret,
-      AWS_REGION: "ca-central-1",
-      AWS_ENDPOINT_URL_ECS: local.ecsUrl,
-      ECS_CLUSTER: "local",
-      ECS_TASK_DEFINITION_REGISTRE: "registre-runner",
-      ECS_TASK_DEFINITION_OCR: "ocr-runner",
-      ECS_CONTAINER_NAME_REGISTRE: "registre",
-      ECS_CONTAINER_NAME_OCR: "ocr",
-      ECS_SUBNETS: "subnet-local",
-    }),
+    // The local ECS endpoint, with the settings the local dispatch function runs with.
+    ecs: parseEcsConfig(localEcsEnvironment(local.ecsUrl, local.dispatchSecret)),
     // The local ECS endpoint has no DescribeClusters, and there is no EC2.
     deployer: undefined,
     gemini: undefined,

@@ -12,6 +12,7 @@ import { startEcsTaskServer, type EcsTaskServer, type LocalTaskCommand } from ".
 import { startEdgeRuntime } from "./edge-runtime.ts";
 import { isListening } from "./free-port.ts";
 import { startFunctionHintBridge } from "./function-hint-bridge.ts";
+import { localEcsEnvironment } from "./local-ecs-environment.ts";
 import { loadLocalSecrets, type LocalSecrets } from "./local-secrets.ts";
 import type { LocalPorts } from "./local-ports.ts";
 import { applyMigrations } from "./migrations.ts";
@@ -181,16 +182,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         UPSTASH_REDIS_REST_TOKEN: upstashToken,
         DISPATCH_SECRET: secrets.dispatchSecret,
         ENVIRONMENT: options.environment ?? "dev",
-        AWS_ENDPOINT_URL_ECS: ecs.url,
-        AWS_REGION: "ca-central-1",
-        AWS_ACCESS_KEY_ID: "local",
-        AWS_SECRET_ACCESS_KEY: secrets.dispatchSecret,
-        ECS_CLUSTER: "local",
-        ECS_TASK_DEFINITION_REGISTRE: "registre-runner",
-        ECS_TASK_DEFINITION_OCR: "ocr-runner",
-        ECS_CONTAINER_NAME_REGISTRE: "registre",
-        ECS_CONTAINER_NAME_OCR: "ocr",
-        ECS_SUBNETS: "subnet-local",
+        ...localEcsEnvironment(ecs.url, secrets.dispatchSecret),
         ...budgetEnv,
       },
       onLine: logTo("edge-runtime"),
